@@ -1,0 +1,81 @@
+"""The `cnnport` command: a thin layer of subcommands over the library.
+
+Each subcommand is a :class:`~cnnport.apps.command.Command` registered in
+``COMMANDS``; its module is imported when the parser is built, so it must not import
+heavy packages at module level (do that inside ``run``).
+
+Example:
+    $ cnnport predict model.onnx photos/ --top-k 3 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from cnnport.runtime import CnnportError, __version__
+
+from .command import COMMANDS
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("cnnport")
+
+
+# Modules whose import registers subcommands; each later stage adds its own.
+_COMMAND_MODULES = ("cnnport.apps.predict",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module)
+    parser = argparse.ArgumentParser(
+        prog="cnnport",
+        description="Train an image classifier, export it to ONNX, and run it live on a camera.",
+        epilog="Run `cnnport COMMAND --help` for the flags of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnnport {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name in COMMANDS:
+        cmd = COMMANDS.get(name)
+        child = sub.add_parser(
+            name,
+            help=cmd.help,
+            description=cmd.description or cmd.help,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        cmd.add_arguments(child)
+        child.set_defaults(handler=cmd)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cnnport` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args.handler.run(args) or 0)
+    except CnnportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

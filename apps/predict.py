@@ -1,0 +1,164 @@
+"""`cnnport predict`: classify image files or folders with an exported model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from cnnport.runtime import PROVIDERS, Engine, ImageDecodeError, InputError
+
+from .command import Command, command
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def iter_images(paths: list[str], recursive: bool) -> Iterator[Path]:
+    """Files named directly, and image files inside named folders, sorted.
+
+    Raises:
+        InputError: a named path does not exist, or a folder holds no images.
+    """
+    for name in paths:
+        path = Path(name)
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(
+                p
+                for p in path.glob(pattern)
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
+            if not found:
+                raise InputError(
+                    f"folder {name!r} holds no images (accepted: {' '.join(IMAGE_SUFFIXES)}"
+                    f"{'' if recursive else '; use --recursive for subfolders'})"
+                )
+            yield from found
+        else:
+            raise InputError(f"no such file or folder: {name!r}")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by every command that opens an Engine."""
+    parser.add_argument(
+        "--provider",
+        default="auto",
+        choices=["auto", *PROVIDERS.names()],
+        help="execution provider; auto uses CUDA when it really loads, else CPU",
+    )
+    parser.add_argument("--device-id", type=int, default=0, help="GPU index for cuda/tensorrt")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its choice)"
+    )
+    parser.add_argument(
+        "--labels", default=None, help="text file of class names, one a line, for an ONNX without a card"
+    )
+    parser.add_argument(
+        "--input-size",
+        default=None,
+        metavar="HxW",
+        help="input height x width for an ONNX without a card, e.g. 224x224",
+    )
+
+
+def engine_from_args(args: argparse.Namespace, *, spinning: bool = True) -> Engine:
+    labels = None
+    if args.labels:
+        try:
+            labels = [line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip()]
+        except OSError as exc:
+            raise InputError(f"cannot read labels file {args.labels!r}: {exc.strerror or exc}") from None
+    size = None
+    if args.input_size:
+        try:
+            height, width = (int(x) for x in args.input_size.lower().split("x"))
+            size = (height, width)
+        except ValueError:
+            raise InputError(
+                f"--input-size must look like 224x224 (height x width); received {args.input_size!r}"
+            ) from None
+    return Engine(
+        args.model,
+        providers=args.provider,
+        device_id=args.device_id,
+        threads=args.threads,
+        spinning=spinning,
+        labels=labels,
+        input_size=size,
+    )
+
+
+@command
+class Predict(Command):
+    name = "predict"
+    help = "classify image files or folders; prints a table, or JSON lines with --json"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("model", help="the .onnx model (with its embedded card)")
+        parser.add_argument("images", nargs="+", help="image files and/or folders of images")
+        parser.add_argument(
+            "-k", "--top-k", type=int, default=3, help="how many best classes to show per image"
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="write one JSON object per image instead of a table"
+        )
+        parser.add_argument(
+            "-r", "--recursive", action="store_true", help="also look in subfolders of folders"
+        )
+        parser.add_argument("--batch-size", type=int, default=32, help="images sent to the model at once")
+        add_engine_arguments(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        if args.top_k < 1 or args.batch_size < 1:
+            raise InputError("--top-k and --batch-size must be at least 1")
+        engine = engine_from_args(args)
+        paths = list(iter_images(args.images, args.recursive))
+        failures = 0
+        if not args.json:
+            print(f"{'image':<40} {'label':<16} {'score':>7}  top-{args.top_k}")
+        for start in range(0, len(paths), args.batch_size):
+            for path, result in self._classify(engine, paths[start : start + args.batch_size], args.top_k):
+                failures += isinstance(result, str)
+                _emit(path, result, args.json)
+        if failures:
+            print(f"error: {failures} of {len(paths)} image(s) could not be read", file=sys.stderr)
+        return 1 if failures else 0
+
+    @staticmethod
+    def _classify(engine: Engine, paths: list[Path], top_k: int):
+        """Pairs of (path, Prediction) or (path, error text) for one batch."""
+        tensors, ok = [], []
+        results: dict[Path, object] = {}
+        for path in paths:
+            try:
+                tensors.append(engine.preprocess(path)[0])
+                ok.append(path)
+            except ImageDecodeError as exc:
+                results[path] = str(exc)
+        if ok:
+            import numpy as np
+
+            for path, prediction in zip(
+                ok, engine.predict_tensor(np.stack(tensors), top_k=top_k), strict=True
+            ):
+                results[path] = prediction
+        return [(path, results[path]) for path in paths]
+
+
+def _emit(path: Path, result: object, as_json: bool) -> None:
+    if as_json:
+        record = (
+            {"path": str(path), "error": result}
+            if isinstance(result, str)
+            else {"path": str(path), **result.to_dict()}
+        )
+        print(json.dumps(record))
+    elif isinstance(result, str):
+        print(f"{path!s:<40} error: {result}")
+    else:
+        others = ", ".join(f"{c.label} {c.score:.3f}" for c in result.top_k)
+        print(f"{path!s:<40} {result.label:<16} {result.score:>7.3f}  {others}")

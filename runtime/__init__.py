@@ -1,0 +1,80 @@
+"""cnnport.runtime: run an exported classifier with numpy, onnxruntime and OpenCV only.
+
+This package never imports TensorFlow; an edge app needs nothing else.
+
+Example:
+    >>> from cnnport.runtime import Engine
+    >>> engine = Engine("model.onnx")                      # doctest: +SKIP
+    >>> engine.predict(frame).label                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from .card import (
+    METADATA_KEY,
+    SCHEMA_VERSION,
+    InputSpec,
+    ModelCard,
+    OutputSpec,
+    ParityResult,
+    Provenance,
+    ResizeSpec,
+    Variant,
+)
+from .engine import Candidate, Engine, Prediction
+from .errors import (
+    CardError,
+    CnnportError,
+    ImageDecodeError,
+    InputError,
+    MissingExtraError,
+    ModelLoadError,
+    ModelMismatchError,
+    ProviderError,
+    UnknownNameError,
+)
+from .extras import require
+from .modelfile import read_card
+from .preprocess import decode_image, preprocess
+from .providers import PROVIDERS, available_providers, resolve_providers
+from .registry import Registry
+
+try:
+    __version__ = metadata.version("cnnport")
+except metadata.PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "METADATA_KEY",
+    "PROVIDERS",
+    "SCHEMA_VERSION",
+    "Candidate",
+    "CardError",
+    "CnnportError",
+    "Engine",
+    "ImageDecodeError",
+    "InputError",
+    "InputSpec",
+    "MissingExtraError",
+    "ModelCard",
+    "ModelLoadError",
+    "ModelMismatchError",
+    "OutputSpec",
+    "ParityResult",
+    "Prediction",
+    "Provenance",
+    "ProviderError",
+    "Registry",
+    "ResizeSpec",
+    "UnknownNameError",
+    "Variant",
+    "__version__",
+    "available_providers",
+    "decode_image",
+    "preprocess",
+    "read_card",
+    "require",
+    "resolve_providers",
+]

@@ -1,0 +1,310 @@
+"""The inference engine: an .onnx file in, typed predictions out. No TensorFlow.
+
+Example:
+    >>> from cnnport.runtime import Engine
+    >>> engine = Engine("model.onnx", providers="auto")          # doctest: +SKIP
+    >>> engine.predict(frame_bgr, top_k=3).label                 # doctest: +SKIP
+    'seven'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .card import METADATA_KEY, InputSpec, ModelCard, OutputSpec
+from .errors import InputError, ModelMismatchError
+from .modelfile import open_session
+from .preprocess import ImageLike, preprocess
+from .providers import CPU, resolve_providers, verify_providers
+from .tensors import check_tensor
+
+__all__ = ["Candidate", "Engine", "Prediction"]
+
+logger = logging.getLogger(__name__)
+
+_ORT_DTYPES = {"tensor(uint8)": "uint8", "tensor(float)": "float32"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One class and its score."""
+
+    label: str
+    index: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer for one image: the best class, the top-k, and every score."""
+
+    label: str
+    index: int
+    score: float
+    top_k: tuple[Candidate, ...]
+    scores: np.ndarray = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (without the full score vector)."""
+        return {
+            "label": self.label,
+            "index": self.index,
+            "score": self.score,
+            "top_k": [{"label": c.label, "index": c.index, "score": c.score} for c in self.top_k],
+        }
+
+
+class Engine:
+    """Runs an ONNX image classifier on onnxruntime, fed by the shared preprocessing.
+
+    Args:
+        path: the .onnx file. Its embedded model card says how to feed it.
+        providers: "auto" (CUDA when it really loads, else CPU), "cpu", "cuda" or
+            "tensorrt". An explicit GPU provider that does not load is an error.
+        device_id: GPU index for cuda/tensorrt.
+        threads: onnxruntime intra-op threads; None lets onnxruntime choose.
+        spinning: let idle threads spin for lower latency; turn off for live apps so
+            an idle engine does not burn CPU between frames.
+        labels: class names for an ONNX without a card (or to rename a card's labels).
+        input_size: (height, width) for an ONNX without a card whose graph does not
+            fix them.
+        color: "RGB" or "GRAY" for an ONNX without a card (default: RGB for 3
+            channels, GRAY for 1).
+        warmup: run one batch at load so the first real call is not slow.
+        io_binding: bind inputs and outputs explicitly (default: on for GPU providers).
+        max_batch: larger batches are run in chunks of this size to bound memory.
+
+    Raises:
+        ModelLoadError: the file is missing, not ONNX, truncated or unsupported.
+        ModelMismatchError: the graph does not match its card.
+        ProviderError: the requested provider is unknown or did not load.
+
+    Example:
+        >>> engine = Engine("model.onnx", providers="cpu", spinning=False)   # doctest: +SKIP
+        >>> [p.label for p in engine.predict(["a.png", "b.png"])]            # doctest: +SKIP
+        ['cat', 'dog']
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        providers: str = "auto",
+        device_id: int = 0,
+        threads: int | None = None,
+        spinning: bool = True,
+        labels: Sequence[str] | None = None,
+        input_size: tuple[int, int] | None = None,
+        color: str | None = None,
+        warmup: bool = True,
+        io_binding: bool | None = None,
+        max_batch: int = 64,
+    ) -> None:
+        started = time.perf_counter()
+        self.path = Path(path)
+        if max_batch < 1:
+            raise InputError(f"max_batch must be at least 1; received {max_batch}")
+        self.max_batch = max_batch
+        choice = resolve_providers(providers, device_id)
+        self._session = open_session(self.path, choice.providers, threads, spinning)
+        self.providers: tuple[str, ...] = tuple(verify_providers(choice, self._session.get_providers()))
+        self.card = _card_for(self._session, self.path, labels, input_size, color)
+        self._input_name = self.card.input.name
+        self._output_name = self.card.output.name
+        self._batch_dim = _check_graph(self._session, self.card)
+        on_gpu = self.providers[0] != CPU
+        self.io_binding = on_gpu if io_binding is None else io_binding
+        if warmup:
+            self.run(np.zeros((1, *self.card.input.shape), self.card.input.dtype))
+        self.load_seconds = time.perf_counter() - started
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.card.labels
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return self.card.input
+
+    def __repr__(self) -> str:
+        return f"Engine({str(self.path)!r}, providers={list(self.providers)}, classes={len(self.labels)})"
+
+    def preprocess(self, images: ImageLike | Sequence[ImageLike], *, color: str = "BGR") -> np.ndarray:
+        """The model input for ``images``, made as the card says (see :func:`preprocess`)."""
+        return preprocess(images, self.card.input, self.card.resize, color=color)
+
+    def predict(
+        self, images: ImageLike | Sequence[ImageLike], *, top_k: int = 5, color: str = "BGR"
+    ) -> Prediction | list[Prediction]:
+        """Classifies one image or a batch.
+
+        Args:
+            images: a BGR frame (OpenCV's order), an RGB frame with ``color="RGB"``, a
+                gray image, a file path, or a list / (N, H, W, C) array of these.
+            top_k: how many best classes each prediction lists.
+            color: channel order of array inputs, "BGR" or "RGB".
+
+        Returns:
+            One :class:`Prediction` for a single image, a list for a batch (a list or
+            a 4-D array).
+        """
+        batch = self.preprocess(images, color=color)
+        predictions = self.predict_tensor(batch, top_k=top_k)
+        single = not isinstance(images, list | tuple) and not (
+            isinstance(images, np.ndarray) and images.ndim == 4
+        )
+        return predictions[0] if single else predictions
+
+    def predict_tensor(self, tensor: np.ndarray, *, top_k: int = 5) -> list[Prediction]:
+        """Predictions for a tensor that is already model input (N, H, W, C)."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise InputError(f"top_k must be a positive integer; received {top_k!r}")
+        return [self._prediction(row, top_k) for row in self.run(tensor)]
+
+    def run(self, tensor: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (N, classes), for a model-input tensor.
+
+        The tensor must be (N, H, W, C) as the card says. Another dtype is cast when
+        the cast loses nothing, else refused; NaN and Inf are refused.
+        """
+        tensor = check_tensor(tensor, self.card.input)
+        chunk = self._batch_dim or self.max_batch
+        if len(tensor) <= chunk:
+            return self._run(tensor)
+        return np.concatenate([self._run(tensor[i : i + chunk]) for i in range(0, len(tensor), chunk)])
+
+    def _run(self, tensor: np.ndarray) -> np.ndarray:
+        if self._batch_dim and len(tensor) != self._batch_dim:
+            pad = np.zeros((self._batch_dim - len(tensor), *tensor.shape[1:]), tensor.dtype)
+            return self._run(np.concatenate([tensor, pad]))[: len(tensor)]
+        if self.io_binding:
+            binding = self._session.io_binding()
+            binding.bind_cpu_input(self._input_name, np.ascontiguousarray(tensor))
+            binding.bind_output(self._output_name, "cpu")
+            self._session.run_with_iobinding(binding)
+            out = binding.copy_outputs_to_cpu()[0]
+        else:
+            out = self._session.run([self._output_name], {self._input_name: tensor})[0]
+        out = out.astype(np.float32, copy=False)
+        return _softmax(out) if self.card.output.kind == "logits" else out
+
+    def _prediction(self, scores: np.ndarray, top_k: int) -> Prediction:
+        order = np.argsort(-scores, kind="stable")[: min(top_k, len(scores))]
+        top = tuple(Candidate(self.labels[i], int(i), float(scores[i])) for i in order)
+        return Prediction(top[0].label, top[0].index, top[0].score, top, scores)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _card_for(
+    session: ort.InferenceSession,
+    path: Path,
+    labels: Sequence[str] | None,
+    input_size: tuple[int, int] | None,
+    color: str | None,
+) -> ModelCard:
+    text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if text is None:
+        return _card_from_graph(session, path, labels, input_size, color)
+    card = ModelCard.from_json(text)
+    if input_size is not None or color is not None:
+        raise InputError(
+            f"{str(path)!r} carries a model card, which sets the input size and color; "
+            "input_size and color are only accepted for an ONNX without a card"
+        )
+    if labels is not None:
+        if len(labels) != len(card.labels):
+            raise ModelMismatchError(
+                f"labels has {len(labels)} names but the model has {len(card.labels)} classes"
+            )
+        card = replace(card, labels=tuple(labels))
+    return card
+
+
+def _card_from_graph(
+    session: ort.InferenceSession,
+    path: Path,
+    labels: Sequence[str] | None,
+    input_size: tuple[int, int] | None,
+    color: str | None,
+) -> ModelCard:
+    """A card for an ONNX made elsewhere: input spec from the graph, labels from the caller."""
+    graph_input, graph_output = session.get_inputs()[0], session.get_outputs()[0]
+    shape = graph_input.shape
+    if len(shape) != 4:
+        raise ModelMismatchError(
+            f"{str(path)!r} has no model card and its input {graph_input.name!r} has shape {shape}; "
+            "accepted: an NHWC image input (batch, height, width, channels)"
+        )
+    height, width, channels = (d if isinstance(d, int) else None for d in shape[1:])
+    if input_size is not None:
+        height, width = input_size
+    if height is None or width is None or channels not in (1, 3):
+        raise ModelMismatchError(
+            f"{str(path)!r} has no model card and its input shape {shape} does not fix the image "
+            "size as NHWC with 1 or 3 channels; pass input_size=(height, width) (cnnport: --input-size)"
+        )
+    dtype = _ORT_DTYPES.get(graph_input.type)
+    if dtype is None:
+        raise ModelMismatchError(
+            f"{str(path)!r} input {graph_input.name!r} is {graph_input.type}; accepted: uint8 or float32"
+        )
+    classes = graph_output.shape[-1]
+    if labels is None:
+        if not isinstance(classes, int):
+            raise ModelMismatchError(f"{str(path)!r} has no card and no fixed class count; pass labels")
+        labels = [f"class_{i}" for i in range(classes)]
+        logger.warning(
+            "%s has no model card and no labels were given; using class_0..class_%d", path, classes - 1
+        )
+    spec = InputSpec(
+        height=height,
+        width=width,
+        channels=channels,
+        color=color or ("GRAY" if channels == 1 else "RGB"),
+        dtype=dtype,
+        name=graph_input.name,
+    )
+    return ModelCard(labels=tuple(labels), input=spec, output=OutputSpec(name=graph_output.name))
+
+
+def _check_graph(session: ort.InferenceSession, card: ModelCard) -> int | None:
+    """Checks the graph against the card; returns the batch size if the graph fixes it."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    spec = card.input
+    if spec.name not in inputs:
+        raise ModelMismatchError(f"the card names input {spec.name!r} but the graph has {sorted(inputs)}")
+    graph_input = inputs[spec.name]
+    if _ORT_DTYPES.get(graph_input.type) != spec.dtype:
+        raise ModelMismatchError(
+            f"the card says input dtype {spec.dtype} but the graph takes {graph_input.type}"
+        )
+    shape = graph_input.shape
+    fixed = [d if isinstance(d, int) else None for d in shape[1:]] if len(shape) == 4 else None
+    if fixed is None or any(d not in (None, want) for d, want in zip(fixed, spec.shape, strict=True)):
+        raise ModelMismatchError(
+            f"the card says input (N, {spec.height}, {spec.width}, {spec.channels}) but the graph's "
+            f"{spec.name!r} is {shape}"
+        )
+    if card.output.name not in outputs:
+        raise ModelMismatchError(
+            f"the card names output {card.output.name!r} but the graph has {sorted(outputs)}"
+        )
+    classes = outputs[card.output.name].shape[-1]
+    if isinstance(classes, int) and classes != card.num_classes:
+        raise ModelMismatchError(
+            f"the card lists {card.num_classes} labels but output {card.output.name!r} has {classes} classes"
+        )
+    return shape[0] if isinstance(shape[0], int) else None

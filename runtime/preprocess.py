@@ -1,0 +1,222 @@
+"""The one preprocessing function: image in, model input out.
+
+Training's data loading and the engine both call :func:`preprocess`, so the pixels a
+model was trained on and the pixels it is served are made by the same code: the same
+decoder (with EXIF orientation applied), the same color conversion, the same resize
+filter. Normalization is not done here: it is part of the model graph, whose input is
+raw pixels (uint8, or float32 holding 0..255).
+
+Accepted images:
+
+- a file path (str or os.PathLike): decoded by OpenCV; 8- and 16-bit, gray, RGB,
+  RGBA and palette images; EXIF orientation applied;
+- a numpy array as OpenCV gives it: ``(H, W, 3)`` BGR uint8 by default, or RGB when
+  ``color="RGB"`` is passed; ``(H, W)`` or ``(H, W, 1)`` gray; ``(H, W, 4)`` with alpha,
+  composited over white; uint16 arrays are scaled to 8 bits;
+- a batch: a list of any of the above (sizes may differ), or an ``(N, H, W, C)`` array.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from .card import InputSpec, ResizeSpec
+from .errors import ImageDecodeError, InputError
+
+__all__ = ["SOURCE_COLORS", "ImageLike", "decode_image", "preprocess", "to_input_color"]
+
+ImageLike = Union[str, os.PathLike, np.ndarray]
+SOURCE_COLORS = ("BGR", "RGB")
+
+_INTERPOLATION = {
+    "nearest": cv2.INTER_NEAREST,
+    "linear": cv2.INTER_LINEAR,
+    "area": cv2.INTER_AREA,
+    "cubic": cv2.INTER_CUBIC,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+# ANYCOLOR keeps gray as one channel and expands palettes; ANYDEPTH keeps 16 bits.
+# Unlike IMREAD_UNCHANGED these flags let OpenCV apply the EXIF orientation.
+_DECODE_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_ALPHA_CAPABLE = (b"\x89PNG\r\n\x1a\n", b"RIFF", b"II*\x00", b"MM\x00*")
+
+
+def decode_image(path: str | os.PathLike) -> np.ndarray:
+    """Reads an image file into a BGR (or gray) array, EXIF orientation applied.
+
+    Alpha is kept as a fourth channel (BGRA); 16-bit images stay uint16.
+
+    Raises:
+        ImageDecodeError: the file is missing, empty, not an image or truncated.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageDecodeError(f"image file not found: {str(path)!r}") from None
+    except IsADirectoryError:
+        raise ImageDecodeError(f"expected an image file, received a folder: {str(path)!r}") from None
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read image {str(path)!r}: {exc.strerror or exc}") from None
+    if not data:
+        raise ImageDecodeError(f"image file is empty: {str(path)!r}")
+    if data.startswith(_JPEG_MAGIC) and not _jpeg_is_complete(data):
+        raise ImageDecodeError(f"JPEG file is truncated (no end-of-image marker): {str(path)!r}")
+    buffer = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buffer, _DECODE_FLAGS)
+    if image is None or image.size == 0:
+        raise ImageDecodeError(
+            f"cannot decode {str(path)!r}: not an image format OpenCV reads "
+            "(accepted: jpg, png, bmp, webp, tiff and the other formats of cv2.imread)"
+        )
+    if data.startswith(_ALPHA_CAPABLE):
+        raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        # Only take the alpha decode when orientation did not change the shape.
+        if raw is not None and raw.ndim == 3 and raw.shape[2] == 4 and raw.shape[:2] == image.shape[:2]:
+            image = raw
+    return image
+
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    """True when the last scan of a JPEG is followed by an end-of-image marker.
+
+    OpenCV decodes a truncated JPEG without an error (it prints a warning on stderr
+    and fills the rest with gray), so this is checked on the bytes. 0xFFD9 cannot
+    appear inside entropy-coded data, and an EXIF thumbnail's own EOI comes before
+    the main image's start-of-scan, so it cannot be mistaken for the real end.
+    """
+    last_scan = data.rfind(b"\xff\xda")
+    return last_scan != -1 and data.find(b"\xff\xd9", last_scan) != -1
+
+
+def _to_uint8(image: np.ndarray, what: str) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        # Map 0..65535 onto 0..255 with rounding, as a 16-bit viewer would.
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * 255
+    raise InputError(
+        f"{what} has dtype {image.dtype}; accepted pixel arrays are uint8 or uint16 "
+        "(for float tensors that are already model input, use Engine.run)"
+    )
+
+
+def _as_hwc(image: np.ndarray, what: str) -> np.ndarray:
+    if image.ndim == 2:
+        return image[:, :, None]
+    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        return image
+    if image.ndim == 3 and image.shape[0] in (1, 3, 4):
+        raise InputError(
+            f"{what} has shape {image.shape}, which looks channels-first (C, H, W); "
+            "accepted: channels-last (H, W, C); use image.transpose(1, 2, 0)"
+        )
+    raise InputError(
+        f"{what} has shape {image.shape}; accepted: (H, W) gray, (H, W, 1), (H, W, 3) or (H, W, 4)"
+    )
+
+
+def to_input_color(image: np.ndarray, target: str, source: str = "BGR") -> np.ndarray:
+    """Converts an (H, W, C) uint8 image in ``source`` order to ``target`` (RGB or GRAY).
+
+    Four-channel images are composited over white first; gray images are replicated
+    into three channels for RGB models.
+    """
+    channels = image.shape[2]
+    if channels == 4:
+        color = image[:, :, :3].astype(np.float32)
+        alpha = image[:, :, 3:].astype(np.float32) / 255.0
+        image = np.rint(color * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        channels = 3
+    if channels == 1:
+        gray = image[:, :, 0]
+        return gray[:, :, None] if target == "GRAY" else cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+    if target == "GRAY":
+        code = cv2.COLOR_BGR2GRAY if source == "BGR" else cv2.COLOR_RGB2GRAY
+        return cv2.cvtColor(image, code)[:, :, None]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if source == "BGR" else np.ascontiguousarray(image)
+
+
+def _resize(image: np.ndarray, spec: InputSpec, resize: ResizeSpec) -> np.ndarray:
+    height, width = image.shape[:2]
+    if (height, width) == (spec.height, spec.width):
+        return image
+    if resize.mode == "center_crop":
+        # Largest central window with the target's aspect ratio.
+        scale = min(height / spec.height, width / spec.width)
+        crop_h, crop_w = round(spec.height * scale), round(spec.width * scale)
+        top, left = (height - crop_h) // 2, (width - crop_w) // 2
+        image = image[top : top + crop_h, left : left + crop_w]
+    resized = cv2.resize(image, (spec.width, spec.height), interpolation=_INTERPOLATION[resize.interpolation])
+    return resized if resized.ndim == 3 else resized[:, :, None]
+
+
+def _one(image: ImageLike, spec: InputSpec, resize: ResizeSpec, color: str, what: str) -> np.ndarray:
+    if isinstance(image, str | os.PathLike):
+        array, color = decode_image(image), "BGR"
+        what = f"image {os.fspath(image)!r}"
+    elif isinstance(image, np.ndarray):
+        array = image
+    else:
+        raise InputError(
+            f"{what} is a {type(image).__name__}; accepted: a file path, a numpy image array, "
+            "or a list of these"
+        )
+    if array.size == 0:
+        raise InputError(f"{what} is empty (shape {array.shape})")
+    array = _to_uint8(_as_hwc(array, what), what)
+    return _resize(to_input_color(array, spec.color, color), spec, resize)
+
+
+def preprocess(
+    images: ImageLike | Sequence[ImageLike],
+    spec: InputSpec,
+    resize: ResizeSpec | None = None,
+    *,
+    color: str = "BGR",
+) -> np.ndarray:
+    """Turns one image or a batch into the model's input tensor.
+
+    Args:
+        images: a path, an image array, a list of these, or an (N, H, W, C) array.
+        spec: the card's input spec (size, color, dtype).
+        resize: the card's resize rule; stretch with linear filtering by default.
+        color: channel order of array inputs: "BGR" (OpenCV's, the default) or "RGB".
+            Files are always decoded as BGR. Gray and alpha images are detected by
+            their channel count.
+
+    Returns:
+        An (N, H, W, C) array in ``spec.dtype`` holding raw 0..255 pixel values.
+
+    Raises:
+        InputError: an image cannot be used; the message says which one and why.
+
+    Example:
+        >>> spec = InputSpec(height=32, width=32)
+        >>> preprocess(np.zeros((480, 640, 3), np.uint8), spec).shape
+        (1, 32, 32, 3)
+    """
+    if color not in SOURCE_COLORS:
+        raise InputError(f"color must be one of {', '.join(SOURCE_COLORS)}; received {color!r}")
+    resize = resize or ResizeSpec()
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        batch: Sequence[ImageLike] = list(images)
+    elif isinstance(images, list | tuple):
+        batch = images
+    else:
+        batch = [images]
+    if len(batch) == 0:
+        raise InputError("received an empty batch; accepted: at least one image")
+    out = np.empty((len(batch), *spec.shape), np.uint8)
+    for i, image in enumerate(batch):
+        out[i] = _one(image, spec, resize, color, f"image {i}" if len(batch) > 1 else "image")
+    return out if spec.dtype == "uint8" else out.astype(np.float32)

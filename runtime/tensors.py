@@ -1,0 +1,87 @@
+"""Checks on a tensor handed to the engine as model input.
+
+Each problem gets its own message: a missing batch axis, channels-first data, the
+wrong size or channel count, a dtype that cannot be cast without loss, NaN or Inf,
+an empty batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .card import InputSpec
+from .errors import InputError
+
+__all__ = ["check_tensor"]
+
+_LIMITS = {"uint8": (0, 255)}
+
+
+def check_tensor(tensor: object, spec: InputSpec) -> np.ndarray:
+    """Returns ``tensor`` as a C-contiguous array of the model's dtype.
+
+    Raises:
+        InputError: naming what was received and what is accepted.
+    """
+    if not isinstance(tensor, np.ndarray):
+        raise InputError(
+            f"model input must be a numpy array of shape (N, {spec.height}, {spec.width}, "
+            f"{spec.channels}); received a {type(tensor).__name__}"
+        )
+    _check_shape(tensor.shape, spec)
+    return np.ascontiguousarray(_cast(tensor, spec))
+
+
+def _check_shape(shape: tuple[int, ...], spec: InputSpec) -> None:
+    want = spec.shape
+    expected = f"(N, {spec.height}, {spec.width}, {spec.channels})"
+    if len(shape) == 3 and shape == want:
+        raise InputError(
+            f"model input is missing the batch axis: received {shape}, accepted {expected}; use x[None]"
+        )
+    if len(shape) != 4:
+        raise InputError(f"model input must have 4 axes {expected} (NHWC); received shape {shape}")
+    if shape[0] == 0:
+        raise InputError(f"model input is an empty batch (shape {shape}); accepted: at least one image")
+    if shape[1:] == want:
+        return
+    if shape[1] == spec.channels and shape[2:] == want[:2]:
+        raise InputError(
+            f"model input looks channels-first (NCHW): received {shape}, accepted channels-last "
+            f"{expected}; use x.transpose(0, 2, 3, 1)"
+        )
+    if shape[1:3] == want[:2]:
+        raise InputError(
+            f"model input has {shape[3]} channels but the model takes {spec.channels} ({spec.color}); "
+            f"received {shape}, accepted {expected}"
+        )
+    raise InputError(
+        f"model input has the wrong image size: received {shape}, accepted {expected}; "
+        "Engine.predict resizes images for you"
+    )
+
+
+def _cast(tensor: np.ndarray, spec: InputSpec) -> np.ndarray:
+    target = np.dtype(spec.dtype)
+    if tensor.dtype == target and target.kind != "f":
+        return tensor
+    kind = tensor.dtype.kind
+    if kind not in "buif":
+        raise InputError(
+            f"model input has dtype {tensor.dtype}; accepted: {spec.dtype} (or a losslessly castable number type)"
+        )
+    if kind == "f" and not np.isfinite(tensor).all():
+        bad = int((~np.isfinite(tensor)).sum())
+        raise InputError(f"model input holds {bad} NaN or Inf value(s); accepted: finite pixel values")
+    if tensor.dtype == target:
+        return tensor
+    low, high = _LIMITS.get(spec.dtype, (-np.inf, np.inf))
+    in_range = tensor.size == 0 or (tensor.min() >= low and tensor.max() <= high)
+    cast = tensor.astype(target) if in_range else None
+    if cast is None or not np.array_equal(cast.astype(tensor.dtype), tensor):
+        raise InputError(
+            f"model input has dtype {tensor.dtype} with values that {spec.dtype} cannot hold exactly "
+            f"(accepted: {spec.dtype}, or values that cast to it without loss, {low}..{high} whole "
+            f"numbers for uint8); received values in [{tensor.min()}, {tensor.max()}]"
+        )
+    return cast
