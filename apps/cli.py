@@ -26,7 +26,7 @@ logger = logging.getLogger("cnnport")
 
 
 # Modules whose import registers subcommands; each later stage adds its own.
-_COMMAND_MODULES = ("cnnport.apps.predict",)
+_COMMAND_MODULES = ("cnnport.apps.predict", "cnnport.apps.train_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,8 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `cnnport COMMAND --help` for the flags of one command.",
     )
     parser.add_argument("--version", action="version", version=f"cnnport {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="log_verbose",
+        action="count",
+        default=0,
+        help="more log output (-vv for debug)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", dest="log_quiet", action="store_true", help="only warnings and errors on stderr"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMANDS:
         cmd = COMMANDS.get(name)
@@ -66,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
-    _configure_logging(args.verbose, args.quiet)
+    _configure_logging(args.log_verbose, args.log_quiet)
     try:
         return int(args.handler.run(args) or 0)
     except CnnportError as exc:

@@ -1,0 +1,95 @@
+"""`cnnport train`: flags generated from TrainConfig, so the CLI and the config agree."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .command import Command, command
+
+logger = logging.getLogger("cnnport")
+
+
+def _flag_type(annotation: str):
+    text = str(annotation)
+    if "bool" in text:
+        return "bool"
+    if "float" in text:
+        return float
+    if "int" in text:
+        return int
+    return str
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    # cnnport.train.config imports no TensorFlow, so `cnnport --help` stays fast.
+    from cnnport.train.config import TrainConfig
+
+    for name, annotation, default, help_text in TrainConfig.cli_fields():
+        flag = "--" + name.replace("_", "-")
+        kind = _flag_type(annotation)
+        if kind == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, default=default, help=help_text)
+
+
+@command
+class Train(Command):
+    name = "train"
+    help = "train a registered CNN architecture on a data set into a run directory"
+    description = (
+        "Train a classifier. --data is digits (offline, default), mnist, fashion_mnist, cifar10 "
+        "(need internet once) or a folder of class subfolders. Writes runs/NAME/ with model.keras, "
+        "card.json, config.json, curves, confusion matrix and metrics."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        _add_config_flags(parser)
+        parser.add_argument(
+            "--list-models", action="store_true", help="list the registered architectures and exit"
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        from cnnport.runtime import require
+        from cnnport.train.architectures import ARCHITECTURES  # no TensorFlow at import
+        from cnnport.train.config import TrainConfig
+
+        if args.list_models:
+            for name in ARCHITECTURES:
+                arch = ARCHITECTURES.get(name)
+                kind = "  (keras.applications backbone)" if arch.pretrained else ""
+                print(f"{name:<20} {arch.size}x{arch.size} {arch.color}{kind}")
+            return 0
+        # Bad flags and unknown names fail here, before the slow TensorFlow import.
+        ARCHITECTURES.get(args.model)
+        config = TrainConfig(**{name: getattr(args, name) for name, *_ in TrainConfig.cli_fields()})
+        require("tensorflow", purpose="cnnport train")
+        from cnnport.train import fit
+
+        run = fit(config)
+        _summary(run)
+        return 1 if run.stopped else 0
+
+
+def _summary(run) -> None:
+    m = run.metrics
+    lines = [
+        "",
+        f"run: {run.directory}",
+        f"  test accuracy {m['test_accuracy']:.4f} on {m['test_samples']} images; "
+        f"validation {m['val_accuracy']:.4f}; {m['epochs_run']} epochs in {run.seconds:.1f} s"
+        + (f" on {run.replicas} replicas" if run.replicas > 1 else ""),
+        f"  model:   {run.model_path}",
+        f"  card:    {run.directory / 'card.json'}",
+        "  reports: curves.png, confusion.png, metrics.json, history.csv, logs/ (TensorBoard)",
+    ]
+    if run.skipped:
+        lines.append(
+            f"  skipped: {len(run.skipped)} unreadable file(s), listed in {run.directory / 'skipped.txt'}"
+        )
+    lines.append(f"  next:    cnnport export {run.directory}")
+    print("\n".join(lines))
+    if run.stopped:
+        print(f"error: {run.stopped}", file=sys.stderr)

@@ -1,0 +1,55 @@
+"""Atomic file writes: a file appears under its final name complete, or not at all.
+
+A write goes to a temporary file in the same folder (same filesystem, so the final
+``os.replace`` is atomic), is flushed and fsynced, then renamed over the target. A
+failure at any point (disk full, an exception, Ctrl-C) removes the temporary file and
+leaves an earlier file under the final name untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yields a temporary path next to ``path``; on success it replaces ``path``.
+
+    For writers that want a file name (``model.save(tmp)``, ``onnx.save``). The
+    temporary name keeps the suffix, since some writers check it.
+
+    Example:
+        >>> with atomic_path("model.keras") as tmp:   # doctest: +SKIP
+        ...     model.save(tmp)
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))

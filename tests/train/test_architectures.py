@@ -1,0 +1,107 @@
+"""Every registered architecture builds, trains a step, saves, and reloads safely."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from cnnport.runtime import InputSpec
+from cnnport.train import ARCHITECTURES, TrainConfig, build_model
+
+# Small inputs keep a training step of the big backbones to seconds on a CPU.
+TINY_SIZE = {"alexnet": 32, "vgg16": 32}
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES.names())
+def test_builds_trains_one_step_and_reloads_with_safe_mode(name, tmp_path):
+    import keras
+
+    arch = ARCHITECTURES.get(name)
+    size = TINY_SIZE.get(name, 32)
+    cfg = TrainConfig(model=name, width=0.25 if name in ("alexnet", "vgg16") else 1.0, verbose=0)
+    spec = InputSpec(height=size, width=size, channels=1 if arch.color == "GRAY" else 3, color=arch.color)
+    model = build_model(name, spec, 3, cfg)
+    assert model.get_layer("logits").get_config()["activation"] == "linear"
+    assert model.layers[-1].name == "probabilities"
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (4, *spec.shape)).astype(np.float32)
+    y = keras.utils.to_categorical([0, 1, 2, 0], 3)
+    before = model.predict(x, verbose=0)
+    model.train_on_batch(x, y)
+    after = model.predict(x, verbose=0)
+    assert not np.allclose(before, after), "one training step changed nothing"
+    np.testing.assert_allclose(after.sum(axis=1), 1.0, atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), after, atol=1e-5)
+    random_layers = [
+        layer.name for layer in _all_layers(reloaded) if type(layer).__name__.startswith("Random")
+    ]
+    assert random_layers == []
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def test_default_sizes_and_colors():
+    assert (ARCHITECTURES.get("lenet5").size, ARCHITECTURES.get("lenet5").color) == (32, "GRAY")
+    assert ARCHITECTURES.get("mobilenet_v2").size == 224
+    assert ARCHITECTURES.get("resnet50").pretrained
+
+
+def test_lenet5_is_the_classic_layout():
+    model = build_model("lenet5", InputSpec(32, 32, 1, "GRAY"), 10, TrainConfig())
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    assert [(c.filters, c.kernel_size) for c in convs] == [(6, (5, 5)), (16, (5, 5))]
+    assert [d.units for d in dense] == [120, 84, 10]
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "tanh", "sigmoid"])
+def test_activations_are_selectable(activation):
+    model = build_model("lenet5", InputSpec(32, 32, 1, "GRAY"), 10, TrainConfig(activation=activation))
+    names = {
+        layer.get_config().get("activation") for layer in model.layers if type(layer).__name__ == "Activation"
+    }
+    assert activation in names
+
+
+def test_resnet50_input_preprocessing_is_caffe_style():
+    model = build_model("resnet50", InputSpec(32, 32), 2, TrainConfig(model="resnet50"))
+    conv = model.get_layer("caffe_preprocess")
+    import keras
+
+    probe = keras.Model(model.inputs, conv.output)
+    pixel = np.zeros((1, 32, 32, 3), np.float32)
+    pixel[..., 0] = 200.0  # red
+    out = probe.predict(pixel, verbose=0)[0, 0, 0]
+    np.testing.assert_allclose(out, [-103.939, -116.779, 200.0 - 123.68], atol=1e-3)
+
+
+def test_imagenet_weights_offline_is_a_clear_error(monkeypatch):
+    from keras.src.utils import file_utils
+
+    from cnnport.train import WeightsError
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(WeightsError, match=r"need internet once.*--weights none"):
+        build_model(
+            "mobilenet_v2", InputSpec(96, 96), 2, TrainConfig(model="mobilenet_v2", weights="imagenet")
+        )
+
+
+def test_missing_weights_file_is_a_clear_error():
+    from cnnport.train import WeightsError
+
+    with pytest.raises(WeightsError, match="none, imagenet or an existing weights file"):
+        build_model(
+            "mobilenet_v2", InputSpec(96, 96), 2, TrainConfig(model="mobilenet_v2", weights="nope.h5")
+        )

@@ -1,0 +1,129 @@
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from cnnport.runtime import InputSpec, ResizeSpec, preprocess
+from cnnport.train import DatasetError, load_dataset
+
+SPEC = InputSpec(height=16, width=16)
+RESIZE = ResizeSpec(interpolation="area")
+
+
+def load(source, **kwargs):
+    options = {"val_split": 0.2, "test_split": 0.2, "seed": 0}
+    options.update(kwargs)
+    return load_dataset(str(source), SPEC, RESIZE, **options)
+
+
+def write_images(folder, n, color, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        image = np.full((20, 24, 3), color, np.uint8) + rng.integers(0, 20, (20, 24, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"{i}.png"), image)
+
+
+def test_digits_is_offline_split_and_stratified():
+    spec = InputSpec(height=32, width=32, channels=1, color="GRAY")
+    splits = load_dataset("digits", spec, RESIZE, val_split=0.1, test_split=0.2, seed=0)
+    assert splits.labels == tuple("0123456789")
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 1797
+    assert splits.train.x.shape[1:] == (32, 32, 1)
+    assert splits.train.x.dtype == np.uint8
+    assert abs(len(splits.test) - 359) <= 1
+    assert set(np.bincount(splits.test.y)) <= {35, 36, 37}  # each class about 10% of the test split
+    assert not splits.flip_ok
+    again = load_dataset("digits", spec, RESIZE, val_split=0.1, test_split=0.2, seed=0)
+    np.testing.assert_array_equal(again.test.y, splits.test.y)
+
+
+def test_folder_with_bad_files_trains_and_lists_them(tmp_path):
+    root = tmp_path / "data"
+    write_images(root / "cat", 6, (0, 0, 200))
+    write_images(root / "dog", 6, (200, 0, 0), seed=1)
+    good_jpeg = cv2.imencode(".jpg", np.zeros((30, 30, 3), np.uint8))[1].tobytes()
+    (root / "cat" / "garbage.png").write_bytes(b"\x00garbage" * 50)
+    (root / "cat" / "empty.jpg").write_bytes(b"")
+    (root / "dog" / "truncated.jpg").write_bytes(good_jpeg[: len(good_jpeg) // 2])
+    (root / "dog" / "notes.txt").write_text("not an image")
+    (root / "dog" / ".hidden.png").write_bytes(b"ignored")
+    cv2.imwrite(str(root / "cat" / "gray.png"), np.full((20, 20), 90, np.uint8))
+    cv2.imwrite(str(root / "cat" / "rgba.png"), np.full((20, 20, 4), 120, np.uint8))
+    cv2.imwrite(str(root / "dog" / "deep.png"), np.full((20, 20, 3), 40000, np.uint16))
+    splits = load(root)
+    assert splits.labels == ("cat", "dog")
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 15  # 12 + gray, rgba, 16-bit
+    reasons = {name.split("/")[-1]: reason for name, reason in splits.skipped}
+    assert set(reasons) == {"garbage.png", "empty.jpg", "truncated.jpg", "notes.txt"}
+    assert "truncated" in reasons["truncated.jpg"]
+    assert "not an image file" in reasons["notes.txt"]
+
+
+def test_folder_images_equal_the_engine_preprocessing(tmp_path):
+    root = tmp_path / "data"
+    write_images(root / "a", 5, (10, 50, 90))
+    write_images(root / "b", 5, (90, 50, 10), seed=3)
+    splits = load(root)
+    every = np.concatenate([splits.train.x, splits.val.x, splits.test.x])
+    expected = preprocess(
+        sorted((root / "a").glob("*.png")) + sorted((root / "b").glob("*.png")), SPEC, RESIZE
+    )
+    # same pixels, whatever the split order
+    assert sorted(map(bytes, every)) == sorted(map(bytes, expected))
+
+
+def test_user_supplied_train_val_test_folders(tmp_path):
+    root = tmp_path / "data"
+    for part, n in (("train", 8), ("val", 3), ("test", 4)):
+        write_images(root / part / "x", n, (0, 0, 0))
+        write_images(root / part / "y", n, (255, 255, 255))
+    splits = load(root)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (16, 6, 8)
+
+
+def test_only_train_folder_gets_val_and_test_carved_out(tmp_path):
+    root = tmp_path / "data"
+    write_images(root / "train" / "x", 10, (0, 0, 0))
+    write_images(root / "train" / "y", 10, (255, 255, 255))
+    splits = load(root)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 20
+    assert set(splits.test.y) == {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ({}, "no class subfolders"),
+        ({"only": 5}, "single class"),
+        ({"a": 5, "b": 0}, "holds no readable images"),
+        ({"a": 2, "b": 2}, "too few"),
+    ],
+)
+def test_unusable_folders_are_clear_errors(tmp_path, layout, message):
+    root = tmp_path / "data"
+    root.mkdir()
+    for name, n in layout.items():
+        (root / name).mkdir()
+        write_images(root / name, n, (0, 0, 0))
+    with pytest.raises(DatasetError, match=message):
+        load(root)
+
+
+def test_unknown_name_and_missing_folder():
+    with pytest.raises(DatasetError, match="Did you mean 'digits'"):
+        load("digit")
+    with pytest.raises(DatasetError, match="not found"):
+        load("no/such/folder")
+
+
+def test_keras_dataset_offline_is_a_clear_error(monkeypatch):
+    import keras
+
+    def offline():
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -3]")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(DatasetError, match=r"needs internet once.*--data digits"):
+        load("mnist")

@@ -1,0 +1,147 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from cnnport.runtime import ModelCard
+from cnnport.train import TrainConfig, TrainError, fit
+from tests.train.conftest import quick_config
+
+
+def test_run_directory_holds_everything_a_person_reads(digits_run):
+    run_dir = digits_run.directory
+    for name in ("model.keras", "card.json", "config.json", "history.csv", "curves.png", "confusion.png",
+                 "metrics.json", "skipped.txt", "data/test.npz", "data/calibration.npz", "checkpoints/best.keras"):  # fmt: skip
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "logs").rglob("events.out.tfevents.*"))
+    card = ModelCard.from_json((run_dir / "card.json").read_text())
+    assert card == digits_run.card
+    assert card.labels == tuple("0123456789")
+    assert card.input.shape == (32, 32, 1)
+    assert card.provenance.architecture == "lenet5"
+    assert card.provenance.metrics["test_accuracy"] == pytest.approx(digits_run.metrics["test_accuracy"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["test"]["per_class"]["7"]) == {"precision", "recall", "f1-score", "support"}
+    assert metrics["test_accuracy"] > 0.5  # 3 epochs: far from converged, far above chance (0.1)
+    with open(run_dir / "history.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 3
+    assert TrainConfig.load(run_dir / "config.json") == digits_run.config
+    test = np.load(run_dir / "data" / "test.npz")
+    assert test["x"].shape[1:] == (32, 32, 1)
+    assert test["x"].dtype == np.uint8
+    assert len(test["y"]) == metrics["test_samples"]
+
+
+def test_saved_model_reloads_safely_and_matches_its_metrics(digits_run):
+    import keras
+
+    model = keras.saving.load_model(digits_run.model_path, safe_mode=True)
+    test = np.load(digits_run.directory / "data" / "test.npz")
+    accuracy = (model.predict(test["x"].astype(np.float32), verbose=0).argmax(1) == test["y"]).mean()
+    assert accuracy == pytest.approx(digits_run.metrics["test_accuracy"], abs=1e-9)
+
+
+def test_existing_run_directory_is_not_overwritten(digits_run):
+    with pytest.raises(TrainError, match=r"already holds a run.*--resume"):
+        fit(quick_config(digits_run.directory))
+
+
+def test_nan_loss_stops_cleanly_and_keeps_the_last_good_model(tmp_path, caplog):
+    import keras
+
+    run = fit(
+        quick_config(tmp_path / "nan", optimizer="sgd", lr=1e12, schedule="none", epochs=3, augment="none")
+    )
+    assert run.stopped is not None
+    assert "NaN or infinite" in run.stopped
+    model = keras.saving.load_model(run.model_path, safe_mode=True)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert "NaN" in caplog.text
+
+
+def test_same_seed_same_result(tmp_path):
+    first = fit(quick_config(tmp_path / "a", epochs=1, augment="none", tensorboard=False))
+    second = fit(quick_config(tmp_path / "b", epochs=1, augment="none", tensorboard=False))
+    assert first.metrics["test_accuracy"] == second.metrics["test_accuracy"]
+
+
+def _history_rows(path):
+    if not path.exists():
+        return 0
+    with open(path) as handle:
+        return len(list(csv.DictReader(handle)))
+
+
+def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "cnnport.apps", "-q", "train", "--epochs", "6", "--patience", "0",
+               "--out", str(out), "--verbose", "0", "--no-tensorboard"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _history_rows(out / "history.csv") < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = _history_rows(out / "history.csv")
+    assert 2 <= finished < 6, f"the run was not killed mid-training ({finished} epochs done)"
+    assert not (out / "model.keras").exists()
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnport.apps", "-q", "train", "--out", str(out), "--resume", "--verbose", "0"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(out / "history.csv") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    # CSVLogger numbers epochs from 0; the resumed part continues the numbering.
+    assert epochs[-1] == 5
+    assert sorted(set(epochs)) == list(range(6))
+    assert (out / "model.keras").is_file()
+
+
+MIRRORED = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from cnnport.train import TrainConfig, fit
+run = fit(TrainConfig(data="digits", model="lenet5", epochs=1, out=sys.argv[1], distribute="mirrored",
+                      verbose=0, tensorboard=False))
+print(json.dumps({"replicas": run.replicas, "accuracy": run.metrics["test_accuracy"]}))
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(tmp_path / "mirrored")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert report["accuracy"] > 0.2
+
+
+def test_cli_unknown_model_suggests_and_has_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnport.apps", "train", "--model", "lenet", "--out", str(tmp_path / "x")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "error: unknown architecture 'lenet'. Did you mean 'lenet5'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_bad_flag_value_is_a_clear_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnport.apps", "train", "--dropout", "1.5", "--out", str(tmp_path / "x")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "error: --dropout must be in [0, 1); received 1.5" in result.stderr

@@ -1,0 +1,257 @@
+"""Registered CNN architectures, each with its default input size and color mode.
+
+Every builder returns an inference model that takes raw pixels (float32 holding
+0..255, NHWC): scaling and each backbone's own input preprocessing are layers of the
+model. The model ends in a Dense layer named ``logits`` and a softmax named
+``probabilities``, so export can compare logits as well as probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cnnport.runtime import InputSpec, Registry
+
+from .config import TrainConfig
+from .errors import WeightsError
+
+__all__ = ["ARCHITECTURES", "Architecture", "build_model"]
+
+# ImageNet channel means in BGR order, as keras.applications' "caffe" mode uses them.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A builder and the input it was designed for."""
+
+    build: Callable[..., object]
+    size: int
+    color: str
+    pretrained: bool = False  # a keras.applications backbone that can take weights
+
+
+ARCHITECTURES: Registry[Architecture] = Registry("architecture")
+
+
+def architecture(name: str, size: int, color: str, pretrained: bool = False) -> Callable:
+    def add(build: Callable) -> Callable:
+        ARCHITECTURES.add(name, Architecture(build, size, color, pretrained))
+        return build
+
+    return add
+
+
+def build_model(name: str, spec: InputSpec, num_classes: int, cfg: TrainConfig):
+    """Builds the registered architecture ``name`` for ``spec`` and ``num_classes``."""
+    return ARCHITECTURES.get(name).build(spec, num_classes, cfg)
+
+
+def _layers():
+    import keras
+
+    return keras, keras.layers
+
+
+def _regularizer(cfg: TrainConfig):
+    import keras
+
+    return keras.regularizers.L2(cfg.l2) if cfg.l2 > 0 else None
+
+
+def _pool(cfg: TrainConfig, size: int = 2, strides: int | None = None, padding: str = "valid"):
+    _, layers = _layers()
+    cls = layers.MaxPooling2D if cfg.pooling == "max" else layers.AveragePooling2D
+    return cls(size, strides=strides, padding=padding)
+
+
+def _conv(
+    x, filters: int, kernel: int, cfg: TrainConfig, strides: int = 1, padding: str = "same", bn: bool = False
+):
+    _, layers = _layers()
+    x = layers.Conv2D(
+        max(1, int(filters)), kernel, strides=strides, padding=padding, use_bias=not bn,
+        kernel_regularizer=_regularizer(cfg),
+    )(x)  # fmt: skip
+    if bn:
+        x = layers.BatchNormalization()(x)
+    return layers.Activation(cfg.activation)(x)
+
+
+def _dense(x, units: int, cfg: TrainConfig):
+    _, layers = _layers()
+    return layers.Dense(max(1, int(units)), activation=cfg.activation, kernel_regularizer=_regularizer(cfg))(
+        x
+    )
+
+
+def _classifier(inputs, x, num_classes: int, cfg: TrainConfig, name: str):
+    keras, layers = _layers()
+    if cfg.dropout > 0:
+        x = layers.Dropout(cfg.dropout)(x)
+    x = layers.Dense(num_classes, name="logits", kernel_regularizer=_regularizer(cfg))(x)
+    outputs = layers.Activation("softmax", name="probabilities", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _input(spec: InputSpec):
+    keras, _ = _layers()
+    return keras.Input(shape=spec.shape, name="image", dtype="float32")
+
+
+@architecture("lenet5", 32, "GRAY")
+def lenet5(spec: InputSpec, num_classes: int, cfg: TrainConfig):
+    """LeCun et al. 1998: conv 6@5x5, pool, conv 16@5x5, pool, FC 120, FC 84, softmax."""
+    _, layers = _layers()
+    inputs = _input(spec)
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    x = _pool(cfg)(_conv(x, 6, 5, cfg, padding="valid"))
+    x = _pool(cfg)(_conv(x, 16, 5, cfg, padding="valid"))
+    x = layers.Flatten()(x)
+    x = _dense(_dense(x, 120, cfg), 84, cfg)
+    return _classifier(inputs, x, num_classes, cfg, "lenet5")
+
+
+@architecture("convnet", 32, "RGB")
+def convnet(spec: InputSpec, num_classes: int, cfg: TrainConfig):
+    """A modern small CNN: (conv-BN-act) x2 + pool blocks, global average pooling, dropout."""
+    _, layers = _layers()
+    inputs = _input(spec)
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    for filters in (32, 64, 128):
+        x = _conv(x, filters * cfg.width, 3, cfg, bn=cfg.batchnorm)
+        x = _conv(x, filters * cfg.width, 3, cfg, bn=cfg.batchnorm)
+        x = _pool(cfg)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return _classifier(inputs, x, num_classes, cfg, "convnet")
+
+
+@architecture("alexnet", 64, "RGB")
+def alexnet(spec: InputSpec, num_classes: int, cfg: TrainConfig):
+    """Krizhevsky et al. 2012's layer structure (5 conv, 3 pools, FC 4096 x2), scaled by
+    --width; below 128 px the first convolution is 3x3 stride 1 instead of 11x11 stride 4
+    so small images are not reduced to nothing."""
+    _, layers = _layers()
+    inputs = _input(spec)
+    w, large = cfg.width, min(spec.height, spec.width) >= 128
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    x = _conv(x, 96 * w, 11 if large else 3, cfg, strides=4 if large else 1, bn=cfg.batchnorm)
+    x = _pool(cfg, 3, 2, "same")(x)
+    x = _pool(cfg, 3, 2, "same")(_conv(x, 256 * w, 5, cfg, bn=cfg.batchnorm))
+    for filters in (384, 384, 256):
+        x = _conv(x, filters * w, 3, cfg, bn=cfg.batchnorm)
+    x = layers.Flatten()(_pool(cfg, 3, 2, "same")(x))
+    x = _dense(x, 4096 * w, cfg)
+    if cfg.dropout > 0:
+        x = layers.Dropout(cfg.dropout)(x)
+    x = _dense(x, 4096 * w, cfg)
+    return _classifier(inputs, x, num_classes, cfg, "alexnet")
+
+
+@architecture("vgg16", 32, "RGB")
+def vgg16(spec: InputSpec, num_classes: int, cfg: TrainConfig):
+    """Simonyan & Zisserman 2014: 13 3x3 convolutions in 5 blocks, FC 4096 x2, scaled by --width."""
+    _, layers = _layers()
+    inputs = _input(spec)
+    x = layers.Rescaling(1 / 255.0)(inputs)
+    for filters, repeats in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
+        for _ in range(repeats):
+            x = _conv(x, filters * cfg.width, 3, cfg, bn=cfg.batchnorm)
+        x = _pool(cfg, 2, 2, "same")(x)
+    x = layers.Flatten()(x)
+    x = _dense(x, 4096 * cfg.width, cfg)
+    if cfg.dropout > 0:
+        x = layers.Dropout(cfg.dropout)(x)
+    x = _dense(x, 4096 * cfg.width, cfg)
+    return _classifier(inputs, x, num_classes, cfg, "vgg16")
+
+
+def _weights_argument(cfg: TrainConfig) -> str | None:
+    if cfg.weights == "none":
+        return None
+    if cfg.weights == "imagenet":
+        return "imagenet"
+    from pathlib import Path
+
+    if not Path(cfg.weights).is_file():
+        raise WeightsError(
+            f"--weights must be none, imagenet or an existing weights file; received {cfg.weights!r}"
+        )
+    return cfg.weights
+
+
+def _backbone(factory: Callable, preprocess: Callable | None, **kwargs) -> Callable:
+    def build(spec: InputSpec, num_classes: int, cfg: TrainConfig):
+        if spec.channels != 3:
+            raise WeightsError(f"{factory.__name__} takes RGB input; received --color {spec.color}")
+        weights = _weights_argument(cfg)
+        extra = {"alpha": cfg.width} if factory.__name__.startswith("MobileNet") else {}
+        try:
+            base = factory(
+                include_top=False, weights=weights, input_shape=spec.shape, pooling="avg", **kwargs, **extra
+            )
+        except Exception as exc:  # download errors differ by platform; a bad file raises ValueError/OSError
+            if weights == "imagenet":
+                raise WeightsError(
+                    f"ImageNet weights for {factory.__name__} could not be downloaded ({type(exc).__name__}: {exc}); "
+                    "they need internet once (then they are cached in ~/.keras/models). Offline, use "
+                    "--weights none or --weights PATH to a weights file"
+                ) from exc
+            raise WeightsError(
+                f"cannot build {factory.__name__} with weights {cfg.weights!r}: {exc}"
+            ) from exc
+        base._name = "backbone"
+        inputs = _input(spec)
+        x = preprocess(inputs) if preprocess else inputs
+        # A pretrained backbone keeps its batch-norm statistics (inference mode) while
+        # the head trains and during fine-tuning; from scratch they must learn.
+        x = base(x, training=False) if weights else base(x)
+        return _classifier(inputs, x, num_classes, cfg, factory.__name__.lower())
+
+    return build
+
+
+def _mobilenet_v2_input(x):
+    _, layers = _layers()
+    return layers.Rescaling(1 / 127.5, offset=-1.0)(x)
+
+
+def _caffe_input(x):
+    """RGB -> BGR and ImageNet mean subtraction, as a fixed 1x1 convolution (no Lambda,
+    so the model loads with safe_mode=True and exports to a plain Conv)."""
+    import numpy as np
+
+    _, layers = _layers()
+    swap = np.zeros((1, 1, 3, 3), np.float32)
+    for i in range(3):
+        swap[0, 0, i, 2 - i] = 1.0
+    conv = layers.Conv2D(3, 1, trainable=False, name="caffe_preprocess")
+    out = conv(x)
+    conv.set_weights([swap, -np.array(_CAFFE_MEAN_BGR, np.float32)])
+    return out
+
+
+def _register_backbones() -> None:
+    def lazy(name: str) -> Callable:
+        def factory(**kwargs):
+            import keras
+
+            return getattr(keras.applications, name)(**kwargs)
+
+        factory.__name__ = name
+        return factory
+
+    table = [
+        ("mobilenet_v2", "MobileNetV2", _mobilenet_v2_input, {}),
+        ("mobilenet_v3_small", "MobileNetV3Small", None, {"include_preprocessing": True}),
+        ("efficientnet_b0", "EfficientNetB0", None, {}),
+        ("resnet50", "ResNet50", _caffe_input, {}),
+    ]
+    for name, keras_name, preprocess, kwargs in table:
+        ARCHITECTURES.add(
+            name, Architecture(_backbone(lazy(keras_name), preprocess, **kwargs), 224, "RGB", True)
+        )
+
+
+_register_backbones()

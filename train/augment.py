@@ -1,0 +1,110 @@
+"""Augmentation: registered policies, per-setting overrides, and batch mixing.
+
+Augmentation runs in the training input pipeline only; it is never a layer of the
+saved model, so the exported graph has no random ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cnnport.runtime import Registry
+
+from .config import TrainConfig
+
+__all__ = ["POLICIES", "Augmentation", "augmentation_for", "augmentation_layers", "mix_batch"]
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random transforms of a training image; 0 or False turns one off."""
+
+    flip: bool = False
+    rotation: float = 0.0  # fraction of a full turn
+    zoom: float = 0.0
+    translation: float = 0.0
+    contrast: float = 0.0
+    brightness: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return any((self.flip, self.rotation, self.zoom, self.translation, self.contrast, self.brightness))
+
+
+POLICIES: Registry[Augmentation] = Registry("augmentation policy")
+POLICIES.add("none", Augmentation())
+POLICIES.add("light", Augmentation(flip=True, rotation=0.03, zoom=0.1, translation=0.1))
+POLICIES.add(
+    "strong", Augmentation(flip=True, rotation=0.08, zoom=0.2, translation=0.15, contrast=0.3, brightness=0.2)
+)
+
+
+def augmentation_for(cfg: TrainConfig, *, flip_ok: bool, folder: bool) -> Augmentation:
+    """The policy named by --augment, with individual flags overriding its settings.
+
+    ``auto`` is light for built-in sets and strong for folders (small custom sets
+    need more). Flipping stays off for data whose classes are not mirror-symmetric
+    (digits) unless --flip asks for it.
+    """
+    name = cfg.augment if cfg.augment != "auto" else ("strong" if folder else "light")
+    policy = POLICIES.get(name)
+    if not flip_ok:
+        policy = replace(policy, flip=False)
+    overrides = {
+        key: getattr(cfg, key)
+        for key in ("flip", "rotation", "zoom", "translation", "contrast", "brightness")
+        if getattr(cfg, key) is not None
+    }
+    return replace(policy, **overrides)
+
+
+def augmentation_layers(aug: Augmentation, seed: int):
+    """A keras.Sequential of random layers for ``aug``, or None when it does nothing."""
+    if not aug.active:
+        return None
+    import keras
+
+    layers = keras.layers
+    steps = []
+    if aug.flip:
+        steps.append(layers.RandomFlip("horizontal", seed=seed))
+    if aug.rotation:
+        steps.append(layers.RandomRotation(aug.rotation, fill_mode="constant", seed=seed + 1))
+    if aug.zoom:
+        steps.append(layers.RandomZoom(aug.zoom, fill_mode="constant", seed=seed + 2))
+    if aug.translation:
+        steps.append(
+            layers.RandomTranslation(aug.translation, aug.translation, fill_mode="constant", seed=seed + 3)
+        )
+    if aug.contrast:
+        steps.append(layers.RandomContrast(aug.contrast, value_range=(0, 255), seed=seed + 4))
+    if aug.brightness:
+        steps.append(layers.RandomBrightness(aug.brightness, value_range=(0, 255), seed=seed + 5))
+    return keras.Sequential(steps, name="augmentation")
+
+
+def mix_batch(images, labels, kind: str, alpha: float, seed: int):
+    """Mixup or CutMix on one batch of float images and one-hot labels (TensorFlow ops)."""
+    import tensorflow as tf
+
+    batch = tf.shape(images)[0]
+    perm = tf.random.shuffle(tf.range(batch), seed=seed)
+    gamma_a = tf.random.gamma([], alpha, seed=seed)
+    gamma_b = tf.random.gamma([], alpha, seed=seed + 1)
+    lam = gamma_a / (gamma_a + gamma_b)
+    other_x, other_y = tf.gather(images, perm), tf.gather(labels, perm)
+    if kind == "mixup":
+        return lam * images + (1 - lam) * other_x, lam * labels + (1 - lam) * other_y
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    cut = tf.sqrt(1.0 - lam)
+    cut_h = tf.cast(tf.cast(height, tf.float32) * cut, tf.int32)
+    cut_w = tf.cast(tf.cast(width, tf.float32) * cut, tf.int32)
+    top = tf.random.uniform([], 0, height - cut_h + 1, dtype=tf.int32, seed=seed + 2)
+    left = tf.random.uniform([], 0, width - cut_w + 1, dtype=tf.int32, seed=seed + 3)
+    rows = tf.logical_and(tf.range(height) >= top, tf.range(height) < top + cut_h)
+    cols = tf.logical_and(tf.range(width) >= left, tf.range(width) < left + cut_w)
+    box = tf.cast(tf.logical_and(rows[:, None], cols[None, :]), images.dtype)[None, :, :, None]
+    mixed = images * (1 - box) + other_x * box
+    # The label weight is the area actually pasted, which can differ from lam after rounding.
+    area = tf.cast(cut_h * cut_w, tf.float32) / tf.cast(height * width, tf.float32)
+    return mixed, (1 - area) * labels + area * other_y

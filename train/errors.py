@@ -1,0 +1,25 @@
+"""Training errors (subclasses of cnnport.runtime.CnnportError, printed without a traceback).
+
+```
+CnnportError
+ └── TrainError            a run cannot start or go on
+      ├── DatasetError     a data set is missing, empty, unreadable or offline
+      └── WeightsError     pretrained weights cannot be had (offline, bad file)
+```
+"""
+
+from cnnport.runtime import CnnportError
+
+__all__ = ["DatasetError", "TrainError", "WeightsError"]
+
+
+class TrainError(CnnportError):
+    """A training run cannot start or continue."""
+
+
+class DatasetError(TrainError):
+    """A data set is missing, empty, unreadable, or needs the internet."""
+
+
+class WeightsError(TrainError):
+    """Pretrained weights cannot be loaded."""

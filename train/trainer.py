@@ -1,0 +1,292 @@
+"""Training: one config in, one run directory out.
+
+``runs/NAME/`` holds model.keras (the inference model), card.json, config.json,
+history.csv, curves.png, confusion.png, metrics.json (with per-class precision and
+recall), logs/ (TensorBoard), checkpoints/, skipped.txt, and data/test.npz plus
+data/calibration.npz for export's parity gate and int8 calibration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from cnnport.runtime import InputSpec, ModelCard, OutputSpec, Provenance, ResizeSpec, __version__, require
+from cnnport.runtime.files import atomic_path, atomic_write_text
+
+from .architectures import ARCHITECTURES, build_model
+from .augment import augmentation_for, augmentation_layers
+from .callbacks import NanGuard
+from .config import TrainConfig
+from .datasets import Splits, load_dataset
+from .errors import TrainError
+from .pipeline import cache_split, make_dataset
+from .report import classification_metrics, plot_confusion, plot_curves, read_history
+
+__all__ = ["CALIBRATION_SAMPLES", "Run", "fit", "input_spec_for"]
+
+logger = logging.getLogger(__name__)
+
+CALIBRATION_SAMPLES = 512
+
+
+@dataclass
+class Run:
+    """What a finished (or stopped) training run produced."""
+
+    directory: Path
+    config: TrainConfig
+    card: ModelCard
+    metrics: dict
+    seconds: float
+    replicas: int = 1
+    stopped: str | None = None  # why training ended early, if it did
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def model_path(self) -> Path:
+        return self.directory / "model.keras"
+
+
+def input_spec_for(cfg: TrainConfig) -> InputSpec:
+    """The model input: the architecture's size and color unless the config says otherwise."""
+    arch = ARCHITECTURES.get(cfg.model)
+    size, color = cfg.img_size or arch.size, cfg.color or arch.color
+    return InputSpec(height=size, width=size, channels=1 if color == "GRAY" else 3, color=color)
+
+
+def fit(config: TrainConfig) -> Run:
+    """Trains ``config.model`` on ``config.data`` into ``config.run_dir``.
+
+    Raises:
+        TrainError: the run directory is in the way, or the data / weights are unusable.
+
+    Example:
+        >>> run = fit(TrainConfig(data="digits", model="lenet5", epochs=30))  # doctest: +SKIP
+        >>> run.metrics["test_accuracy"]                                         # doctest: +SKIP
+        0.986
+    """
+    require("tensorflow", purpose="cnnport train")
+    import keras
+
+    started = time.perf_counter()
+    config = _prepare_run_dir(config)
+    run_dir = config.run_dir
+    keras.utils.set_random_seed(config.seed)
+    spec, resize = input_spec_for(config), ResizeSpec(mode="stretch", interpolation="area")
+    splits = load_dataset(
+        config.data, spec, resize, val_split=config.val_split, test_split=config.test_split, seed=config.seed
+    )
+    _write_data_files(run_dir, splits)
+    strategy = _strategy(config.distribute)
+    with strategy.scope():
+        model = build_model(config.model, spec, len(splits.labels), config)
+    guard = NanGuard()
+    _train(model, splits, config, strategy, guard)
+    stopped = guard.message
+    if guard.tripped:
+        logger.error(stopped)
+    metrics = _evaluate_and_report(model, splits, run_dir, stopped)
+    card = _card(config, spec, resize, splits, metrics)
+    _save_model(model, run_dir / "model.keras")
+    atomic_write_text(run_dir / "card.json", card.to_json(indent=2) + "\n")
+    return Run(run_dir, config, card, metrics, time.perf_counter() - started, strategy.num_replicas_in_sync,
+               stopped, splits.skipped)  # fmt: skip
+
+
+def _prepare_run_dir(config: TrainConfig) -> TrainConfig:
+    run_dir = config.run_dir
+    saved = run_dir / "config.json"
+    if config.resume:
+        if not saved.exists():
+            raise TrainError(f"--resume: {str(run_dir)!r} has no config.json to continue from")
+        previous = TrainConfig.load(saved)
+        logger.info("resuming %s from its last finished epoch (its config.json is used)", run_dir)
+        return replace(previous, resume=True, verbose=config.verbose)
+    if saved.exists() or (run_dir / "model.keras").exists():
+        raise TrainError(
+            f"run directory {str(run_dir)!r} already holds a run; continue it with --resume, "
+            "or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(saved)
+    return config
+
+
+def _write_data_files(run_dir: Path, splits: Splits) -> None:
+    data = run_dir / "data"
+    data.mkdir(exist_ok=True)
+    with atomic_path(data / "test.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, x=splits.test.x, y=splits.test.y)
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(splits.train), min(CALIBRATION_SAMPLES, len(splits.train)), replace=False)
+    with atomic_path(data / "calibration.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, x=splits.train.x[np.sort(pick)])
+    lines = [f"{path}\t{reason}" for path, reason in splits.skipped]
+    atomic_write_text(run_dir / "skipped.txt", "\n".join(lines) + ("\n" if lines else ""))
+    if splits.skipped:
+        shown = "; ".join(f"{Path(p).name}: {r}" for p, r in splits.skipped[:3])
+        more = f" and {len(splits.skipped) - 3} more" if len(splits.skipped) > 3 else ""
+        logger.warning(
+            "skipped %d file(s) that could not be used (%s%s); the list is in %s",
+            len(splits.skipped), shown, more, run_dir / "skipped.txt",
+        )  # fmt: skip
+
+
+def _strategy(kind: str):
+    import tensorflow as tf
+
+    if kind == "none":
+        return tf.distribute.get_strategy()
+    if kind == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def _compile(model, config: TrainConfig, steps_per_epoch: int, epochs: int, lr: float) -> None:
+    import keras
+
+    rate = lr
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(
+            lr, decay_steps=max(1, steps_per_epoch * epochs), alpha=0.01
+        )
+    optimizer = {
+        "adam": lambda: keras.optimizers.Adam(rate),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=config.weight_decay),
+        "sgd": lambda: keras.optimizers.SGD(rate, momentum=0.9, nesterov=True),
+    }[config.optimizer]()
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["categorical_accuracy"],
+    )
+
+
+def _callbacks(config: TrainConfig, guard: NanGuard, phase: str) -> list:
+    import keras
+
+    run_dir = config.run_dir
+    checkpoints = run_dir / "checkpoints"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(checkpoints / f"backup-{phase}")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.ModelCheckpoint(
+            str(checkpoints / "best.keras"), monitor="val_loss", save_best_only=True
+        ),
+    ]
+    if config.patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.patience, restore_best_weights=True
+            )
+        )
+    if config.schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=max(2, config.patience // 3)
+            )
+        )
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
+    # Last, so its on_train_end restores the good weights after EarlyStopping's own
+    # restore (which may hold the NaN weights of a first epoch).
+    callbacks.append(guard)
+    return callbacks
+
+
+def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard) -> None:
+    aug = augmentation_for(
+        config, flip_ok=splits.flip_ok, folder=config.data not in ("digits",) and Path(config.data).is_dir()
+    )
+    logger.info("augmentation: %s; mixing: %s", aug, config.mix)
+    train_split = cache_split(splits.train, "train", config.cache, config.run_dir / "cache")
+    with strategy.scope():
+        augmentation = augmentation_layers(aug, config.seed)
+    train_ds = make_dataset(
+        train_split, len(splits.labels), batch_size=config.batch_size, training=True,
+        augmentation=augmentation, mix=config.mix, mix_alpha=config.mix_alpha, seed=config.seed,
+    )  # fmt: skip
+    val_ds = make_dataset(splits.val, len(splits.labels), batch_size=config.batch_size, training=False)
+    steps = -(-len(splits.train) // config.batch_size)
+    backbone = _backbone_layer(model)
+    phases = [("main", config.epochs, config.lr, backbone is None)]
+    if backbone is not None and config.weights != "none":
+        # Transfer learning: train the new head on a frozen backbone, then fine-tune
+        # everything with a smaller learning rate.
+        phases = [("frozen", config.epochs, config.lr, False)]
+        if config.fine_tune_epochs:
+            phases.append(("finetune", config.fine_tune_epochs, config.lr / 10, True))
+    elif backbone is not None:
+        phases = [("main", config.epochs, config.lr, True)]
+    for phase, epochs, lr, trainable in phases:
+        if backbone is not None:
+            backbone.trainable = trainable
+        with strategy.scope():
+            _compile(model, config, steps, epochs, lr)
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=_callbacks(config, guard, phase),
+                  verbose=config.verbose, shuffle=False)  # fmt: skip
+        if guard.tripped:
+            break
+
+
+def _backbone_layer(model):
+    try:
+        return model.get_layer("backbone")
+    except ValueError:
+        return None
+
+
+def _evaluate_and_report(model, splits: Splits, run_dir: Path, stopped: str | None) -> dict:
+    probabilities = model.predict(splits.test.x.astype(np.float32), batch_size=256, verbose=0)
+    test = classification_metrics(splits.test.y, probabilities, splits.labels)
+    val_probabilities = model.predict(splits.val.x.astype(np.float32), batch_size=256, verbose=0)
+    history = read_history(run_dir / "history.csv")
+    metrics = {
+        "test_accuracy": test["accuracy"],
+        "val_accuracy": float((val_probabilities.argmax(1) == splits.val.y).mean()),
+        "epochs_run": len(history.get("loss", [])),
+        "train_samples": len(splits.train),
+        "val_samples": len(splits.val),
+        "test_samples": len(splits.test),
+        "skipped_files": len(splits.skipped),
+        "test": test,
+        "stopped": stopped,
+    }
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    plot_curves(history, run_dir / "curves.png")
+    plot_confusion(splits.test.y, probabilities.argmax(1), splits.labels, run_dir / "confusion.png")
+    return metrics
+
+
+def _card(
+    config: TrainConfig, spec: InputSpec, resize: ResizeSpec, splits: Splits, metrics: dict
+) -> ModelCard:
+    import keras
+    import tensorflow as tf
+
+    summary = {k: float(metrics[k]) for k in ("test_accuracy", "val_accuracy", "epochs_run")}
+    return ModelCard(
+        labels=splits.labels,
+        input=spec,
+        resize=resize,
+        output=OutputSpec(name="probabilities", kind="probabilities", logits_name="logits"),
+        provenance=Provenance(
+            cnnport=__version__, tensorflow=tf.__version__, keras=keras.__version__,
+            architecture=config.model, dataset=splits.name,
+            created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), metrics=summary,
+        ),
+    )  # fmt: skip
+
+
+def _save_model(model, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        model.save(tmp)
