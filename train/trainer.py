@@ -79,6 +79,11 @@ def fit(config: TrainConfig) -> Run:
     config = _prepare_run_dir(config)
     run_dir = config.run_dir
     keras.utils.set_random_seed(config.seed)
+    # Without this, parallel tf.data maps draw augmentation randomness in whatever
+    # order threads run, and the same seed gives a different model each time.
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
     spec, resize = input_spec_for(config), ResizeSpec(mode="stretch", interpolation="area")
     splits = load_dataset(
         config.data, spec, resize, val_split=config.val_split, test_split=config.test_split, seed=config.seed

@@ -67,10 +67,16 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_good_model(tmp_path, caplog):
     assert "NaN" in caplog.text
 
 
-def test_same_seed_same_result(tmp_path):
-    first = fit(quick_config(tmp_path / "a", epochs=1, augment="none", tensorboard=False))
-    second = fit(quick_config(tmp_path / "b", epochs=1, augment="none", tensorboard=False))
+def test_same_seed_same_model_even_with_augmentation(tmp_path):
+    import keras
+
+    first = fit(quick_config(tmp_path / "a", epochs=2, augment="strong", tensorboard=False))
+    second = fit(quick_config(tmp_path / "b", epochs=2, augment="strong", tensorboard=False))
     assert first.metrics["test_accuracy"] == second.metrics["test_accuracy"]
+    a = keras.saving.load_model(first.model_path, safe_mode=True).get_weights()
+    b = keras.saving.load_model(second.model_path, safe_mode=True).get_weights()
+    for wa, wb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(wa, wb)
 
 
 def _history_rows(path):
