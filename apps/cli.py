@@ -26,7 +26,7 @@ logger = logging.getLogger("cnnport")
 
 
 # Modules whose import registers subcommands; each later stage adds its own.
-_COMMAND_MODULES = ("cnnport.apps.predict", "cnnport.apps.train_cmd")
+_COMMAND_MODULES = ("cnnport.apps.predict", "cnnport.apps.train_cmd", "cnnport.apps.export_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,49 @@
 """cnnport.export: Keras -> ONNX with the model card inside and a parity gate.
 
-Not implemented yet: this stage lands with the export issue.
+Example:
+    >>> from cnnport.export import ExportConfig, export_model, load_source
+    >>> result = export_model(load_source("runs/digits"), "digits.onnx", ExportConfig(int8=True))  # doctest: +SKIP
 """
+
+from __future__ import annotations
+
+from .config import DEFAULT_OPSET, ExportConfig
+from .crosscheck import RUNTIMES, cross_check, format_matrix
+from .errors import (
+    ConversionError,
+    ExportError,
+    GraphCheckError,
+    ParityError,
+    SourceModelError,
+    UnsupportedOpError,
+    VariantBudgetError,
+)
+from .parity import Outputs, ParityReport, compare, format_table
+from .pipeline import ExportResult, export_model, report_path
+from .source import LabelledImages, SourceModel, load_source, read_labels
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "RUNTIMES",
+    "ConversionError",
+    "ExportConfig",
+    "ExportError",
+    "ExportResult",
+    "GraphCheckError",
+    "LabelledImages",
+    "Outputs",
+    "ParityError",
+    "ParityReport",
+    "SourceModel",
+    "SourceModelError",
+    "UnsupportedOpError",
+    "VariantBudgetError",
+    "compare",
+    "cross_check",
+    "export_model",
+    "format_matrix",
+    "format_table",
+    "load_source",
+    "read_labels",
+    "report_path",
+]

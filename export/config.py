@@ -1,0 +1,68 @@
+"""The export configuration: one frozen dataclass, filled from CLI flags."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import ExportError
+
+__all__ = ["DEFAULT_OPSET", "ExportConfig"]
+
+# 17 is read by every onnxruntime >= 1.14 and by OpenCV DNN; newer opsets add
+# nothing a CNN classifier needs.
+DEFAULT_OPSET = 17
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How to export and gate one model; written next to the .onnx as part of the report.
+
+    Attributes:
+        opset: ONNX opset of the default domain.
+        input_dtype: "uint8" (a Cast inside the graph) or "float32" raw pixels.
+        tolerance: largest accepted fp32 difference of probabilities, Keras vs ORT.
+        simplify: run onnxslim on the graph (parity is checked on the simplified graph).
+        fp16: also write a float16 variant.
+        int8: also write a static QDQ int8 variant.
+        keep_failed: keep the .onnx (as ``*.failed.onnx``) when the gate fails.
+        random_batches: batch sizes of the random-input parity check.
+        top_k: k of the top-k agreement.
+        fp16_budget: largest accepted top-1 accuracy drop of fp16, in points.
+        int8_budget: largest accepted top-1 accuracy drop of int8, in points.
+        parity_limit: most held-out images used by the gate (None: all).
+        seed: seed of the random inputs.
+    """
+
+    opset: int = DEFAULT_OPSET
+    input_dtype: str = "uint8"
+    tolerance: float = 1e-4
+    simplify: bool = False
+    fp16: bool = False
+    int8: bool = False
+    keep_failed: bool = False
+    random_batches: tuple[int, ...] = (1, 7)
+    top_k: int = 5
+    fp16_budget: float = 0.2
+    int8_budget: float = 1.0
+    parity_limit: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.input_dtype not in ("uint8", "float32"):
+            raise ExportError(f"input dtype must be uint8 or float32; received {self.input_dtype!r}")
+        if not 13 <= self.opset <= 18:
+            raise ExportError(
+                f"opset must be between 13 and 18 (what tf2onnx 1.17 writes); received {self.opset}"
+            )
+        if not self.tolerance > 0:
+            raise ExportError(f"tolerance must be positive; received {self.tolerance}")
+        if self.top_k < 1 or any(b < 1 for b in self.random_batches):
+            raise ExportError("top-k and random batch sizes must be at least 1")
+        if self.fp16_budget < 0 or self.int8_budget < 0:
+            raise ExportError("accuracy budgets must be zero or positive (in points)")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["random_batches"] = list(self.random_batches)
+        return data

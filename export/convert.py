@@ -1,0 +1,185 @@
+"""Keras -> ONNX with tf2onnx, from a concrete tf.function that we build ourselves.
+
+Why not ``tf2onnx.convert.from_keras``: it traces the model with whatever Keras does
+inside, including grouped convolutions wrapped in a nested ``jit_compile=True``
+function (ConvNeXt), which tf2onnx turns into an invalid graph without raising. Here
+the function is traced with that XLA wrapper replaced by the plain convolution, the
+exact GELU's ``Erfc`` gets a handler, and the function takes raw uint8 pixels and
+returns both the probabilities and the logits (for the parity gate).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .errors import ConversionError, SourceModelError
+
+__all__ = ["classifier_function", "convert", "logits_model"]
+
+logger = logging.getLogger(__name__)
+
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("probabilities", "logits")
+
+
+def logits_model(model: Any) -> Any:
+    """A function of the model's input (raw float pixels) returning [logits, probabilities].
+
+    Accepts the run-directory form (Dense "logits" then Activation softmax) and the
+    keras.applications form (softmax inside the last Dense), whose logits are
+    recomputed from the last Dense's input with its activation left out.
+
+    Raises:
+        SourceModelError: the model does not end in a softmax classifier.
+    """
+    import keras
+
+    last = model.layers[-1]
+    config = last.get_config()
+    if isinstance(last, keras.layers.Activation) and config.get("activation") == "softmax":
+        previous = model.layers[-2]
+        if not isinstance(previous, keras.layers.Dense) or previous.get_config()["activation"] != "linear":
+            raise SourceModelError(
+                f"the softmax layer {last.name!r} must follow a linear Dense layer; "
+                f"received {type(previous).__name__} {previous.name!r}"
+            )
+        heads = keras.Model(model.inputs, [previous.output, last.output])
+        # A one-input functional model expects a list; a bare tensor makes Keras warn.
+        return lambda x: heads([x], training=False)
+    if isinstance(last, keras.layers.Dense) and config.get("activation") == "softmax":
+        features = keras.Model(model.inputs, [last.input, last.output])
+
+        def recompute(x: Any) -> list[Any]:
+            hidden, probabilities = features([x], training=False)
+            logits = keras.ops.matmul(hidden, last.kernel)
+            if last.use_bias:
+                logits = logits + last.bias
+            return [logits, probabilities]
+
+        return recompute
+    raise SourceModelError(
+        "the model must end in a softmax classifier: a linear Dense followed by "
+        "Activation('softmax'), or a Dense with activation='softmax'; received last layer "
+        f"{type(last).__name__} {last.name!r} with activation {config.get('activation')!r}"
+    )
+
+
+def classifier_function(model: Any, shape: tuple[int, int, int], input_dtype: str) -> tuple[Any, Any]:
+    """A jit-free tf.function: raw pixels named "image" -> {probabilities, logits}.
+
+    Returns:
+        The tf.function and its input signature (dynamic batch axis).
+    """
+    import tensorflow as tf
+
+    heads = logits_model(model)
+    dtype = tf.uint8 if input_dtype == "uint8" else tf.float32
+    signature = [tf.TensorSpec((None, *shape), dtype, name=INPUT_NAME)]
+
+    def classify(image: Any) -> dict[str, Any]:
+        pixels = tf.cast(image, tf.float32)
+        logits, probabilities = heads(pixels)
+        return {
+            "probabilities": tf.identity(probabilities, name="probabilities"),
+            "logits": tf.identity(logits, name="logits"),
+        }
+
+    return tf.function(classify, input_signature=signature, jit_compile=False, autograph=False), signature
+
+
+@contextlib.contextmanager
+def _plain_grouped_conv() -> Iterator[None]:
+    """Traces Keras' grouped convolutions without their nested jit_compile function.
+
+    Keras 3's TensorFlow backend wraps a grouped conv in ``tf.function(jit_compile=True)``
+    because TF's CPU kernel lacks it; tf2onnx mis-converts that nested XLA call. ONNX
+    Conv has a ``group`` attribute, so for export the plain op is what we want.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import nn as tf_nn
+
+    original = tf_nn.conv
+
+    def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        channels_first = data_format == "channels_first"
+        if channels_first or inputs.shape[-1] == kernel.shape[-2]:
+            return original(inputs, kernel, strides, padding, data_format, dilation_rate)
+        return tf.nn.convolution(inputs, kernel, strides, padding.upper(), dilations=dilation_rate)
+
+    tf_nn.conv = conv
+    try:
+        yield
+    finally:
+        tf_nn.conv = original
+
+
+def _erfc_handler(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """tf2onnx has no Erfc (exact GELU uses it): rewrite as 1 - Erf(x)."""
+    from tf2onnx import utils
+
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+    erf = ctx.make_node("Erf", [node.input[0]], op_name_scope=node.name)
+    one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
+    node.type = "Sub"
+    ctx.replace_inputs(node, [one.output[0], erf.output[0]])
+
+
+def _captures_to_initializers(proto: Any, concrete: Any) -> None:
+    """Turns captured constant tensors that tf2onnx made graph inputs into initializers.
+
+    A Normalization layer (EfficientNet, ConvNeXt) holds its mean and variance as eager
+    tensors that the traced function captures; tf2onnx lists every non-variable capture
+    as an extra graph *input*, so the model would need them fed at run time.
+    """
+    import tensorflow as tf
+    from onnx import numpy_helper
+
+    first = len(concrete.inputs) - len(concrete.captured_inputs)
+    captured = {
+        tensor.name: value
+        for tensor, value in zip(concrete.inputs[first:], concrete.captured_inputs, strict=True)
+        if tensor.dtype != tf.resource
+    }
+    extra = [i for i in proto.graph.input if i.name in captured]
+    for graph_input in extra:
+        proto.graph.input.remove(graph_input)
+        proto.graph.initializer.append(
+            numpy_helper.from_array(captured[graph_input.name].numpy(), graph_input.name)
+        )
+    if extra:
+        logger.info("made %d captured constant(s) initializers: %s", len(extra), [i.name for i in extra])
+
+
+def convert(model: Any, shape: tuple[int, int, int], input_dtype: str, opset: int) -> Any:
+    """Converts a Keras classifier to an onnx.ModelProto (not yet checked).
+
+    Raises:
+        ConversionError: tracing or tf2onnx failed; the message names the cause.
+    """
+    import tf2onnx
+
+    function, signature = classifier_function(model, shape, input_dtype)
+    try:
+        with _plain_grouped_conv():
+            concrete = function.get_concrete_function()  # trace once, inside the patch
+        proto, _ = tf2onnx.convert.from_function(
+            function,
+            input_signature=signature,
+            opset=opset,
+            custom_op_handlers={"Erfc": (_erfc_handler, [])},
+        )
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise ConversionError(f"tf2onnx could not convert the model: {type(exc).__name__}: {exc}") from exc
+    _captures_to_initializers(proto, concrete)
+    names = [o.name for o in proto.graph.output]
+    if sorted(names) != sorted(OUTPUT_NAMES) or [i.name for i in proto.graph.input] != [INPUT_NAME]:
+        raise ConversionError(
+            f"the converted graph has inputs {[i.name for i in proto.graph.input]} and outputs {names}; "
+            f"expected input {INPUT_NAME!r} and outputs {list(OUTPUT_NAMES)}"
+        )
+    return proto

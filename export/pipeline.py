@@ -1,0 +1,222 @@
+"""The export pipeline: convert, check, gate, embed the card, write; then the variants."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnport.runtime import METADATA_KEY, ModelCard, Provenance, Variant
+from cnnport.runtime.files import atomic_path, atomic_write_text
+
+from .config import ExportConfig
+from .convert import convert
+from .errors import ExportError, GraphCheckError, ParityError, VariantBudgetError
+from .graphcheck import check_graph, random_ops
+from .parity import (
+    Outputs,
+    ParityReport,
+    compare,
+    format_table,
+    keras_runner,
+    merge,
+    ort_runner,
+    random_images,
+)
+from .source import SourceModel
+from .variants import VARIANT_BUILDERS
+
+__all__ = ["ExportResult", "export_model", "report_path"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExportResult:
+    """What one export wrote and measured, per variant (fp32, fp16, int8)."""
+
+    paths: dict[str, Path] = field(default_factory=dict)
+    reports: dict[str, dict[str, ParityReport]] = field(default_factory=dict)
+    cards: dict[str, ModelCard] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def report_path(onnx_path: Path) -> Path:
+    """Where the JSON parity report of ``model.onnx`` goes: ``model.parity.json``."""
+    return onnx_path.with_suffix(".parity.json")
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _provenance(card: ModelCard, opset: int) -> Provenance:
+    old = card.provenance
+    versions = {n: _version(n) for n in ("cnnport", "tensorflow", "keras", "tf2onnx", "onnx")}
+    created = old.created or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return replace(old, opset=opset, created=created, **versions)
+
+
+@dataclass
+class _GateData:
+    """The gate's inputs (held-out images, then random batches) and Keras' outputs on them."""
+
+    sets: dict[str, tuple[np.ndarray, np.ndarray | None]]
+    keras: dict[str, Outputs]
+
+
+def _gate_data(source: SourceModel, config: ExportConfig, held_out: Any) -> _GateData:
+    sets: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    if held_out is not None:
+        x, y = held_out.x[: config.parity_limit], held_out.y[: config.parity_limit]
+        sets["held-out"] = (x, y if held_out.labelled else None)
+    else:
+        logger.warning("no held-out images (data/test.npz or --data): parity uses random inputs only")
+    for i, batch in enumerate(config.random_batches):
+        sets[f"random[batch={batch}]"] = (
+            random_images(source.card.input.shape, batch, config.seed + i),
+            None,
+        )
+    run = keras_runner(source.model)
+    return _GateData(sets, {name: run(x) for name, (x, _) in sets.items()})
+
+
+def _gate(data: _GateData, runner: Any, names: tuple[str, str], config: ExportConfig, tolerance: Any) -> dict:
+    reports = {
+        name: compare(
+            data.keras[name], runner(x), names=names, labels=y, top_k=config.top_k, tolerance=tolerance
+        )
+        for name, (x, y) in data.sets.items()
+    }
+    reports["all"] = merge(list(reports.values()))
+    return reports
+
+
+def _finish_card(card: ModelCard, config: ExportConfig, report: ParityReport, variant: Variant) -> ModelCard:
+    spec = replace(card.input, dtype=config.input_dtype, name="image")
+    return replace(
+        card,
+        input=spec,
+        provenance=_provenance(card, config.opset),
+        parity={"onnxruntime-cpu": report.to_result()},
+        variant=variant,
+    )
+
+
+def _write(model: Any, card: ModelCard, reports: dict, config: ExportConfig, path: Path) -> None:
+    import onnx
+
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {METADATA_KEY: card.to_json()})
+    with atomic_path(path) as tmp:
+        onnx.save(model, tmp)
+    body = {
+        "model": str(path),
+        "variant": card.variant.kind,
+        "config": config.to_dict(),
+        "passed": all(r.passed for r in reports.values()),
+        "reports": {name: r.to_dict() for name, r in reports.items()},
+        "card": card.to_dict(),
+    }
+    atomic_write_text(report_path(path), json.dumps(body, indent=2) + "\n")
+
+
+def _simplify(model: Any) -> Any:
+    from cnnport.runtime import require
+
+    onnxslim = require("onnxslim", extra="train", purpose="cnnport export --simplify")
+    return onnxslim.slim(model)
+
+
+def _fp32(source: SourceModel, output: Path, config: ExportConfig, data: _GateData, result: ExportResult):
+    import time
+
+    start = time.perf_counter()
+    model = convert(source.model, source.card.input.shape, config.input_dtype, config.opset)
+    if config.simplify:
+        model = _simplify(model)
+    model = check_graph(model, config.opset)
+    randoms = random_ops(model)
+    if randoms:
+        raise GraphCheckError(f"the graph holds random ops (augmentation or dropout left in it): {randoms}")
+    result.seconds["convert"] = time.perf_counter() - start
+    runner = ort_runner(model.SerializeToString())
+    reports = _gate(data, runner, ("keras", "onnxruntime-cpu"), config, config.tolerance)
+    result.seconds["parity"] = time.perf_counter() - start - result.seconds["convert"]
+    card = _finish_card(source.card, config, reports["all"], Variant("fp32"))
+    _record(result, "fp32", output, reports, card)
+    if reports["all"].passed or config.keep_failed:
+        _write(model, card, reports, config, output)
+    if not reports["all"].passed:
+        raise ParityError(
+            _failure("the parity gate failed (Keras vs onnxruntime CPU)", reports, output, config)
+        )
+    return model, runner
+
+
+def _record(result: ExportResult, kind: str, path: Path, reports: dict, card: ModelCard) -> None:
+    result.paths[kind], result.reports[kind], result.cards[kind] = path, reports, card
+
+
+def _failure(what: str, reports: dict, path: Path, config: ExportConfig) -> str:
+    kept = f"kept {path} and its report" if config.keep_failed else "nothing written (--keep-failed keeps it)"
+    return f"{what}: {'; '.join(reports['all'].failures)}; {kept}\n{format_table(reports)}"
+
+
+def _variant(kind: str, fp32: Any, fp32_runner: Any, source: SourceModel, output: Path, config, data, result):
+    model = check_graph(VARIANT_BUILDERS[kind](fp32, source.calibration), config.opset)
+    runner = ort_runner(model.SerializeToString())
+    reports = _gate(data, runner, ("keras", f"onnxruntime-cpu-{kind}"), config, None)
+    fp32_data = _GateData(data.sets, {name: fp32_runner(x) for name, (x, _) in data.sets.items()})
+    versus = _gate(fp32_data, runner, ("onnx-fp32", f"onnx-{kind}"), config, None)
+    reports.update({f"vs fp32 {name}": r for name, r in versus.items()})
+    budget = config.fp16_budget if kind == "fp16" else config.int8_budget
+    drop, how = _accuracy_drop(reports["all"], versus["all"])
+    card = _finish_card(source.card, config, reports["all"], Variant(kind, accuracy_change=-drop / 100))
+    if drop > budget:
+        reports["all"].failures.append(f"top-1 accuracy drop {drop:.2f} points ({how}) > budget {budget:g}")
+    path = output.with_name(f"{output.stem}.{kind}.onnx")
+    _record(result, kind, path, reports, card)
+    if reports["all"].passed or config.keep_failed:
+        _write(model, card, reports, config, path)
+    if not reports["all"].passed:
+        raise VariantBudgetError(_failure(f"the {kind} variant is over its budget", reports, path, config))
+
+
+def _accuracy_drop(versus_keras: ParityReport, versus_fp32: ParityReport) -> tuple[float, str]:
+    """Accuracy drop in points on labelled data, else the top-1 disagreement with fp32 (a bound)."""
+    if versus_keras.accuracy_reference is not None:
+        drop = 100 * (versus_keras.accuracy_reference - versus_keras.accuracy_candidate)
+        return drop, "on labelled held-out images"
+    return 100 * (1 - versus_fp32.top1_agreement), "bound from top-1 disagreement with fp32, no labels"
+
+
+def export_model(source: SourceModel, output: str | Path, config: ExportConfig | None = None) -> ExportResult:
+    """Exports a loaded Keras classifier to ``output`` and its variants; gates each.
+
+    Raises:
+        ExportError: conversion, graph check, parity gate or a variant budget failed.
+
+    Example:
+        >>> result = export_model(load_source("runs/digits"), "digits.onnx")  # doctest: +SKIP
+    """
+    config = config or ExportConfig()
+    output = Path(output)
+    if output.suffix != ".onnx":
+        raise ExportError(f"the output must be a .onnx file; received {str(output)!r}")
+    result = ExportResult()
+    data = _gate_data(source, config, source.test)
+    fp32, runner = _fp32(source, output, config, data, result)
+    for kind in ("fp16", "int8"):
+        if getattr(config, kind):
+            _variant(kind, fp32, runner, source, output, config, data, result)
+    return result

@@ -1,0 +1,145 @@
+"""The model to export: a run directory or a bare .keras file, with its card and data."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnport.runtime import CardError, InputSpec, ModelCard, OutputSpec
+
+from .errors import SourceModelError
+
+__all__ = ["LabelledImages", "SourceModel", "load_keras", "load_source", "read_labels"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Images at model input size (N, H, W, C uint8) and their labels (-1: unknown)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def labelled(self) -> bool:
+        return bool(len(self.y)) and bool((self.y >= 0).all())
+
+
+@dataclass
+class SourceModel:
+    """A loaded Keras classifier and what the run directory says about it."""
+
+    path: Path
+    model: Any
+    card: ModelCard
+    test: LabelledImages | None = None
+    calibration: np.ndarray | None = None
+
+
+def read_labels(path: str | Path) -> tuple[str, ...]:
+    """Class names from a text file, one a line (blank lines ignored)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SourceModelError(f"cannot read labels file {str(path)!r}: {exc.strerror or exc}") from None
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def load_keras(path: Path) -> Any:
+    import keras
+
+    try:
+        # safe_mode=True refuses Lambda layers holding pickled bytecode: an export
+        # must never execute code that came with a model file.
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # keras raises ValueError, TypeError, OSError, zip errors...
+        raise SourceModelError(f"cannot load {str(path)!r} as a Keras model (safe_mode=True): {exc}") from exc
+
+
+def _card_from_model(model: Any, labels: tuple[str, ...] | None, path: Path) -> ModelCard:
+    """A card for a .keras made elsewhere: input spec from the model, labels from the user."""
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[3] not in (1, 3) or None in shape[1:]:
+        raise SourceModelError(
+            f"{str(path)!r} takes input of shape {shape}; accepted: a fixed-size NHWC image "
+            "(batch, height, width, 1 or 3 channels)"
+        )
+    classes = int(model.outputs[0].shape[-1])
+    if labels is None:
+        logger.warning("%s has no card.json and no --labels; using numbered labels class_0..", path)
+        labels = tuple(f"class_{i}" for i in range(classes))
+    elif len(labels) != classes:
+        raise SourceModelError(f"the labels file has {len(labels)} names but the model has {classes} outputs")
+    spec = InputSpec(
+        height=int(shape[1]),
+        width=int(shape[2]),
+        channels=int(shape[3]),
+        color="GRAY" if shape[3] == 1 else "RGB",
+    )
+    return ModelCard(labels=labels, input=spec)
+
+
+def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in keys if k not in data]
+            if missing:
+                raise SourceModelError(f"{str(path)!r} lacks array(s) {', '.join(missing)}")
+            return {k: np.asarray(data[k]) for k in keys}
+    except (OSError, ValueError) as exc:
+        raise SourceModelError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def _run_data(folder: Path, card: ModelCard) -> tuple[LabelledImages | None, np.ndarray | None]:
+    test = _read_npz(folder / "data" / "test.npz", ("x", "y"))
+    calibration = _read_npz(folder / "data" / "calibration.npz", ("x",))
+    images = LabelledImages(test["x"], test["y"].astype(np.int64)) if test else None
+    for name, x in (("test", images and images.x), ("calibration", calibration and calibration["x"])):
+        if x is not None and (x.dtype != np.uint8 or tuple(x.shape[1:]) != card.input.shape):
+            raise SourceModelError(
+                f"{name}.npz holds {x.dtype} {x.shape}; accepted: uint8 (N, {card.input.height}, "
+                f"{card.input.width}, {card.input.channels}) at the model's input size"
+            )
+    return images, calibration["x"] if calibration else None
+
+
+def load_source(path: str | Path, labels_file: str | Path | None = None) -> SourceModel:
+    """Loads a run directory (model.keras + card.json + data/) or a bare .keras file.
+
+    Raises:
+        SourceModelError: the path is neither, or the model/card/data cannot be used.
+
+    Example:
+        >>> source = load_source("runs/digits")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if path.is_dir():
+        folder, model_path = path, path / "model.keras"
+    elif path.suffix == ".keras":
+        folder, model_path = path.parent, path
+    else:
+        raise SourceModelError(f"{str(path)!r} is neither a run directory nor a .keras file")
+    if not model_path.is_file():
+        raise SourceModelError(f"no model file {str(model_path)!r}")
+    model = load_keras(model_path)
+    labels = read_labels(labels_file) if labels_file else None
+    card_path = folder / "card.json"
+    if card_path.is_file() and (path.is_dir() or model_path.name == "model.keras"):
+        try:
+            card = ModelCard.from_json(card_path.read_bytes())
+        except CardError as exc:
+            raise SourceModelError(f"{card_path}: {exc}") from None
+        if labels is not None:
+            card = replace(card, labels=labels)
+        test, calibration = _run_data(folder, card)
+    else:
+        card, test, calibration = _card_from_model(model, labels, model_path), None, None
+    card = replace(card, output=OutputSpec(name="probabilities", kind="probabilities", logits_name="logits"))
+    return SourceModel(model_path, model, card, test, calibration)

@@ -1,0 +1,40 @@
+"""`cnnport export` and `cnnport check` through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+from cnnport.apps.cli import main
+from cnnport.runtime import read_card
+
+
+def test_export_command_writes_model_and_report(run_dir, tmp_path, capsys):
+    output = tmp_path / "cli.onnx"
+    assert main(["export", str(run_dir), "-o", str(output), "--parity-limit", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out" in out
+    assert "FAIL" not in out
+    assert read_card(output).labels[0] == "0"
+    assert json.loads(output.with_suffix(".parity.json").read_text())["passed"] is True
+
+
+def test_export_command_user_error_is_one_line(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "missing.keras")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert "Traceback" not in err
+
+
+def test_check_command_matrix_and_json(exported, run_dir, tmp_path, capsys):
+    _, output = exported
+    report = tmp_path / "check.json"
+    args = ["check", str(output), "--keras", str(run_dir / "model.keras")]
+    args += ["--data", str(run_dir / "data" / "test.npz"), "--json", str(report)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "ort-cpu" in out
+    assert "opencv" in out
+    body = json.loads(report.read_text())
+    assert body["runtimes"]["ort-cpu"] == "ok"
+    assert body["runtimes"]["ort-cuda"].startswith(("ok", "unsupported: "))
+    assert body["pairs"]["keras|ort-cpu"]["max_abs_diff"] < 1e-5
