@@ -86,6 +86,15 @@ def _dense(x, units: int, cfg: TrainConfig):
     )
 
 
+def _fc4096_pair(x, cfg: TrainConfig):
+    """AlexNet's and VGG's two fully connected 4096-unit layers (scaled by --width)."""
+    _, layers = _layers()
+    x = _dense(x, 4096 * cfg.width, cfg)
+    if cfg.dropout > 0:
+        x = layers.Dropout(cfg.dropout)(x)
+    return _dense(x, 4096 * cfg.width, cfg)
+
+
 def _classifier(inputs, x, num_classes: int, cfg: TrainConfig, name: str):
     keras, layers = _layers()
     if cfg.dropout > 0:
@@ -142,11 +151,7 @@ def alexnet(spec: InputSpec, num_classes: int, cfg: TrainConfig):
     for filters in (384, 384, 256):
         x = _conv(x, filters * w, 3, cfg, bn=cfg.batchnorm)
     x = layers.Flatten()(_pool(cfg, 3, 2, "same")(x))
-    x = _dense(x, 4096 * w, cfg)
-    if cfg.dropout > 0:
-        x = layers.Dropout(cfg.dropout)(x)
-    x = _dense(x, 4096 * w, cfg)
-    return _classifier(inputs, x, num_classes, cfg, "alexnet")
+    return _classifier(inputs, _fc4096_pair(x, cfg), num_classes, cfg, "alexnet")
 
 
 @architecture("vgg16", 32, "RGB")
@@ -160,11 +165,7 @@ def vgg16(spec: InputSpec, num_classes: int, cfg: TrainConfig):
             x = _conv(x, filters * cfg.width, 3, cfg, bn=cfg.batchnorm)
         x = _pool(cfg, 2, 2, "same")(x)
     x = layers.Flatten()(x)
-    x = _dense(x, 4096 * cfg.width, cfg)
-    if cfg.dropout > 0:
-        x = layers.Dropout(cfg.dropout)(x)
-    x = _dense(x, 4096 * cfg.width, cfg)
-    return _classifier(inputs, x, num_classes, cfg, "vgg16")
+    return _classifier(inputs, _fc4096_pair(x, cfg), num_classes, cfg, "vgg16")
 
 
 def _weights_argument(cfg: TrainConfig) -> str | None:
