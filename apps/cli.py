@@ -26,7 +26,12 @@ logger = logging.getLogger("cnnport")
 
 
 # Modules whose import registers subcommands; each later stage adds its own.
-_COMMAND_MODULES = ("cnnport.apps.predict", "cnnport.apps.train_cmd", "cnnport.apps.export_cmd")
+_COMMAND_MODULES = (
+    "cnnport.apps.predict",
+    "cnnport.apps.train_cmd",
+    "cnnport.apps.export_cmd",
+    "cnnport.apps.webcam_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -80,3 +80,42 @@ def test_training_run_exports_end_to_end(tmp_path):
     engine = Engine(output, providers="cpu")
     accuracy = (engine.run(test["x"]).argmax(1) == test["y"]).mean()
     assert accuracy == pytest.approx(run.metrics["test_accuracy"], abs=1e-9)
+    _webcam_on_held_out_clip(output, test["x"][:30], test["y"][:30], tmp_path)
+
+
+def _webcam_on_held_out_clip(model, images, labels, tmp_path):
+    """The trained, exported model classifies a video of held-out digits headless."""
+    import json
+
+    import cv2
+
+    from cnnport.apps.cli import main
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 320))
+    for image in images:
+        writer.write(
+            cv2.cvtColor(cv2.resize(image, (320, 320), interpolation=cv2.INTER_NEAREST), cv2.COLOR_GRAY2BGR)
+        )
+    writer.release()
+    log = tmp_path / "preds.jsonl"
+    assert (
+        main(
+            [
+                "webcam",
+                str(model),
+                "--source",
+                str(clip),
+                "--headless",
+                "--jsonl",
+                str(log),
+                "--provider",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) == len(labels)
+    correct = sum(r["label"] == str(y) for r, y in zip(records, labels, strict=True))
+    assert correct >= 0.8 * len(labels), f"{correct}/{len(labels)} frames classified correctly"

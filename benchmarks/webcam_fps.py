@@ -1,0 +1,146 @@
+"""Frames per second of `cnnport webcam --headless` next to its two limits, in one run.
+
+- decode only: reading the video with OpenCV, nothing else;
+- engine only: ``Engine.predict`` on frames already in memory (preprocess + inference);
+- app --jsonl: the whole headless app as a server runs it (capture thread, engine,
+  smoothing, one JSON line per frame; no drawing, since nobody sees the pixels);
+- app --jsonl --save: the same, also drawing the overlay and encoding the annotated
+  video (MJPG, in its own thread).
+
+Target: the app reaches at least 0.8 x the slower of decode-only and engine-only,
+i.e. the pipeline adds little beyond its slowest stage. Medians over --repeats.
+
+    python benchmarks/webcam_fps.py [--model model.onnx] [--frames 300] [--repeats 3]
+
+Without --model it builds the LeNet-5-shaped ONNX of benchmarks/startup.py (random
+weights, 32x32 gray, 10 classes), so it runs before any model has been trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from startup import lenet_onnx
+
+from cnnport.apps.webcam import WebcamApp, WebcamConfig
+from cnnport.runtime import Engine
+
+SIZE = (640, 480)
+
+
+def make_video(path: Path, frames: int) -> Path:
+    """A 640x480 MJPG video of moving shapes on noise (JPEG decoding cost like a camera's)."""
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, SIZE)
+    background = rng.integers(0, 255, (SIZE[1], SIZE[0], 3), np.uint8)
+    for i in range(frames):
+        frame = cv2.GaussianBlur(background, (5, 5), 0)
+        cv2.circle(frame, (40 + (i * 7) % 560, 240), 60, (0, 0, 255), -1)
+        cv2.putText(frame, str(i % 10), (300, 300), cv2.FONT_HERSHEY_SIMPLEX, 5, (255, 255, 255), 12)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def decode_fps(video: Path) -> float:
+    capture = cv2.VideoCapture(str(video))
+    started, count = time.perf_counter(), 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count / (time.perf_counter() - started)
+
+
+def engine_fps(engine: Engine, frames: list[np.ndarray]) -> float:
+    started = time.perf_counter()
+    for frame in frames:
+        engine.predict(frame, top_k=3)
+    return len(frames) / (time.perf_counter() - started)
+
+
+def app_fps(engine: Engine, video: Path, folder: Path, save: bool) -> float:
+    """The headless app writing JSON lines, and with ``save`` the annotated video too."""
+    config = WebcamConfig(
+        source=str(video),
+        headless=True,
+        jsonl=str(folder / "out.jsonl"),
+        save=str(folder / "out.avi") if save else None,
+    )
+    return WebcamApp(engine, config).run().fps
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where there is one (platform.processor() is empty on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="an .onnx with a card (default: generated LeNet-5)")
+    parser.add_argument("--frames", type=int, default=300, help="frames in the generated 640x480 video")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; medians reported")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model = Path(args.model) if args.model else lenet_onnx(folder / "lenet.onnx")
+        video = make_video(folder / "clip.avi", args.frames)
+        capture = cv2.VideoCapture(str(video))
+        frames = [capture.read()[1] for _ in range(min(args.frames, 100))]
+        capture.release()
+        engine = Engine(model, providers="cpu", spinning=False)
+        rows: dict[str, list[float]] = {
+            "decode only": [],
+            "engine only": [],
+            "app --jsonl": [],
+            "app --jsonl --save": [],
+        }
+        counts = {"decode only": args.frames, "engine only": len(frames)}
+        cpu: dict[str, list[float]] = {name: [] for name in rows}
+        runs = {
+            "decode only": lambda: decode_fps(video),
+            "engine only": lambda: engine_fps(engine, frames),
+            "app --jsonl": lambda: app_fps(engine, video, folder, save=False),
+            "app --jsonl --save": lambda: app_fps(engine, video, folder, save=True),
+        }
+        for _ in range(args.repeats):  # interleaved, so drift affects every row alike
+            for name, run in runs.items():
+                # CPU time of the whole process (all threads) per frame: unlike FPS, it
+                # does not depend on how many cores other programs leave free.
+                started = time.process_time()
+                rows[name].append(run())
+                cpu[name].append((time.process_time() - started) * 1000 / counts.get(name, args.frames))
+    medians = {name: statistics.median(values) for name, values in rows.items()}
+    cpu_ms = {name: statistics.median(values) for name, values in cpu.items()}
+    floor = min(medians["decode only"], medians["engine only"])
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, {platform.system()}; OpenCV {cv2.__version__}")
+    print(f"model: {model.name}; video: {args.frames} frames 640x480 MJPG; medians of {args.repeats}")
+    print(f"load average before: {load:.2f} (other programs competing for the CPUs)")
+    print(f"{'measurement':<22} {'FPS':>8} {'x slower limit':>15} {'CPU ms/frame':>13}")
+    for name, value in medians.items():
+        print(f"{name:<22} {value:>8.1f} {value / floor:>15.2f} {cpu_ms[name]:>13.2f}")
+    verdict = "meets" if medians["app --jsonl"] >= 0.8 * floor else "MISSES"
+    print(f"target app >= 0.8 x min(decode, engine) = {0.8 * floor:.1f} FPS: {verdict}")
+
+
+if __name__ == "__main__":
+    main()

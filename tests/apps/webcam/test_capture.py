@@ -1,0 +1,160 @@
+"""Threaded capture: latest-frame policy, watchdog, reconnect, clean release."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from cnnport.apps.webcam import (
+    CaptureState,
+    FrameCapture,
+    SourceError,
+    SourceSpec,
+    Watchdog,
+    WebcamApp,
+    WebcamConfig,
+)
+from cnnport.runtime import Engine
+
+from .conftest import FakeCamera, FakeOpener
+
+CAMERA = SourceSpec("camera", 0, True, "0")
+FAST = Watchdog(stale_after_s=0.3, backoff_s=0.05, backoff_max_s=0.2, max_reconnects=5)
+
+
+def numbered(i: int) -> np.ndarray:
+    """A distinct frame whose first pixels spell its read number."""
+    frame = np.random.default_rng(i).integers(0, 255, (48, 64, 3), np.uint8)
+    frame[0, 0, :2] = (i % 256, i // 256)
+    return frame
+
+
+def number_of(frame: np.ndarray) -> int:
+    return int(frame[0, 0, 0]) + 256 * int(frame[0, 0, 1])
+
+
+def test_latest_frame_policy_slow_consumer_does_not_fall_behind():
+    camera = FakeCamera(numbered, delay_s=0.002)  # a 500 FPS source
+    with FrameCapture(CAMERA, opener=FakeOpener(lambda _: camera), watchdog=FAST) as capture:
+        lags = []
+        for _ in range(10):
+            frame = capture.read(timeout=1.0)
+            assert frame is not None
+            lags.append(camera.reads - 1 - number_of(frame.image))
+            time.sleep(0.05)  # a consumer at 20 FPS: 25 source frames per turn
+        dropped = capture.dropped
+    # Each frame handed over is (nearly) the newest one, never a 25-frame-old backlog.
+    assert max(lags) <= 2, lags
+    assert dropped > 50
+
+
+def test_file_policy_hands_over_every_frame_in_order():
+    spec = SourceSpec("file", "fake.avi", False, "fake.avi")
+    camera = FakeCamera(lambda i: numbered(i) if i < 30 else None)
+    with FrameCapture(spec, opener=FakeOpener(lambda _: camera), queue_size=2) as capture:
+        seen = []
+        while not capture.finished:
+            frame = capture.read(timeout=1.0)
+            if frame is not None:
+                seen.append(number_of(frame.image))
+                time.sleep(0.002)  # slower than the reader: it must wait, not drop
+    assert seen == list(range(30))
+    assert capture.state is CaptureState.ENDED
+    assert camera.released.is_set()
+
+
+def test_hung_read_is_detected_and_reconnected():
+    opener = FakeOpener(lambda n: FakeCamera(numbered, delay_s=0.005, hang_after=10 if n == 0 else None))
+    with FrameCapture(CAMERA, opener=opener, watchdog=FAST) as capture:
+        states, deadline = set(), time.monotonic() + 5.0
+        while capture.reconnects == 0 and time.monotonic() < deadline:
+            capture.read(timeout=0.05)
+            states.add(capture.state)
+        assert capture.reconnects == 1
+        assert CaptureState.RECONNECTING in states
+        assert capture.read(timeout=1.0) is not None  # frames flow again from the new connection
+    assert len(opener.cameras) == 2
+    assert all(camera.released.wait(1.0) for camera in opener.cameras)
+
+
+def test_stale_repeated_frame_is_never_delivered_and_triggers_reconnect():
+    still = numbered(7)
+    opener = FakeOpener(lambda n: FakeCamera(lambda i: numbered(i) if n or i < 3 else still, delay_s=0.005))
+    with FrameCapture(CAMERA, opener=opener, watchdog=FAST) as capture:
+        numbers, deadline = [], time.monotonic() + 5.0
+        while capture.reconnects == 0 and time.monotonic() < deadline:
+            frame = capture.read(timeout=0.05)
+            if frame is not None:
+                numbers.append(number_of(frame.image))
+        assert capture.reconnects == 1
+    assert numbers.count(7) <= 1  # the replayed buffer is delivered once, not over and over
+
+
+def test_unplugged_camera_reconnects_with_backoff_then_gives_up(caplog):
+    # First camera dies after 5 frames; every reopen then fails.
+    def make(n: int) -> FakeCamera:
+        if n > 0:
+            from cnnport.apps.webcam import SourceOpenError
+
+            raise SourceOpenError("cannot open camera 0; tried: fake")
+        return FakeCamera(lambda i: numbered(i) if i < 5 else None, delay_s=0.002)
+
+    watchdog = Watchdog(stale_after_s=0.3, backoff_s=0.02, backoff_max_s=0.08, max_reconnects=3)
+    started = time.monotonic()
+
+    def read_until_failure(capture: FrameCapture) -> None:
+        while time.monotonic() - started < 5.0:
+            capture.read(timeout=0.05)
+
+    with (
+        FrameCapture(CAMERA, opener=FakeOpener(make), watchdog=watchdog) as capture,
+        pytest.raises(SourceError, match=r"returned no frame; gave up after 3 reconnect attempt"),
+    ):
+        read_until_failure(capture)
+    # Back-off: 0.02 + 0.04 + 0.08 s at least between the three tries.
+    assert time.monotonic() - started >= 0.14
+    assert "reconnecting" in caplog.text
+
+
+def test_app_shows_reconnecting_and_survives_bad_frames(digits_model, digit_frames, tmp_path):
+    frames, _ = digit_frames
+
+    def frame_at(i: int):
+        if i in (3, 4):
+            return np.zeros((10,), np.float64)  # a driver handing over garbage
+        return frames[i % len(frames)] if i < 12 else None  # then unplugged
+
+    # 25 FPS: slower than the app, so the latest-frame policy drops nothing here.
+    opener = FakeOpener(lambda n: FakeCamera(frame_at if n == 0 else lambda i: frames[i % 5], delay_s=0.04))
+    engine = Engine(digits_model.path, providers="cpu", spinning=False)
+    config = WebcamConfig(
+        source="0",
+        headless=True,
+        jsonl=str(tmp_path / "p.jsonl"),
+        save=str(tmp_path / "out.avi"),
+        max_frames=20,
+        watchdog=FAST,
+    )
+    app = WebcamApp(engine, config, opener=opener)
+    statuses: list[str] = []
+    original = app._render_idle
+    app._render_idle = lambda status: (statuses.append(status), original(status))[1]  # type: ignore[method-assign]
+    summary = app.run()
+    records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert summary.frames == 20
+    assert len(records) == 20
+    assert summary.bad_frames == 2
+    assert sum("error" in r for r in records) == 2
+    assert summary.reconnects == 1
+    assert summary.end == "max frames"
+    assert "reconnecting" in statuses
+    assert app.last_rendered is not None
+    assert app.last_rendered.shape == (480, 640, 3)
+    saved = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert saved.get(cv2.CAP_PROP_FRAME_COUNT) == 20  # bad frames are in the video too, marked
+    saved.release()
+    assert all(camera.released.wait(1.0) for camera in opener.cameras)

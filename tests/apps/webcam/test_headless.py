@@ -1,0 +1,142 @@
+"""`cnnport webcam --headless` end to end on a video of held-out digits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from cnnport.apps.cli import main
+
+from .conftest import FRAME_SIZE, VIDEO_FRAMES
+
+
+def _run(*argv: str) -> int:
+    return main(["webcam", *map(str, argv), "--provider", "cpu"])
+
+
+def _frames(path) -> tuple[int, tuple[int, int]]:
+    capture = cv2.VideoCapture(str(path))
+    count, size = 0, (0, 0)
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        count, size = count + 1, (frame.shape[1], frame.shape[0])
+    capture.release()
+    return count, size
+
+
+def test_headless_run_writes_a_line_and_a_frame_per_frame(digits_model, digits_video, tmp_path):
+    out, log = tmp_path / "out.avi", tmp_path / "preds.jsonl"
+    assert (
+        _run(digits_model.path, "--source", digits_video.path, "--headless", "--save", out, "--jsonl", log)
+        == 0
+    )
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(len(digits_video.labels)))
+    assert all(len(r["top_k"]) == 3 and r["latency_ms"] > 0 for r in records)
+    timestamps = [r["timestamp"] for r in records]
+    assert timestamps == sorted(timestamps)
+    assert _frames(out) == (len(digits_video.labels), FRAME_SIZE)
+    correct = sum(r["label"] == str(y) for r, y in zip(records, digits_video.labels, strict=True))
+    # The classifier scores ~0.95 on held-out digits; MJPG compression costs little.
+    assert digits_model.accuracy > 0.9
+    assert correct / len(records) >= 0.8, f"{correct}/{len(records)} correct"
+
+
+def test_max_frames_stops_early(digits_model, digits_video, tmp_path):
+    log = tmp_path / "preds.jsonl"
+    assert (
+        _run(
+            digits_model.path, "--source", digits_video.path, "--headless", "--jsonl", log, "--max-frames", 5
+        )
+        == 0
+    )
+    assert len(log.read_text().splitlines()) == 5
+
+
+def test_webcam_never_imports_tensorflow(digits_model, digits_video, tmp_path):
+    # A fresh interpreter: this test session may have TensorFlow loaded already.
+    script = (
+        "import sys, cnnport.apps.webcam_cmd; from cnnport.apps.cli import main; "
+        f"rc = main(['webcam', {str(digits_model.path)!r}, '--source', {str(digits_video.path)!r}, "
+        f"'--headless', '--jsonl', {str(tmp_path / 'p.jsonl')!r}, '--provider', 'cpu']); "
+        "print('RC', rc, 'HEAVY', [m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "RC 0 HEAVY []" in result.stdout, result.stderr
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == VIDEO_FRAMES
+
+
+def test_missing_source_is_a_clear_error(digits_model, tmp_path, capsys):
+    assert _run(digits_model.path, "--source", tmp_path / "nope.avi", "--headless") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot use source")
+    assert "camera index" in err
+    assert "video file" in err
+    assert "Traceback" not in err
+
+
+def test_camera_that_cannot_open_lists_what_was_tried(digits_model, capsys):
+    assert _run(digits_model.path, "--source", "37", "--headless") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot open camera 37; tried: OpenCV VideoCapture with default backend")
+    assert "V4L2" in err
+    assert "/dev/video37" in err
+    assert "Traceback" not in err
+
+
+def test_corrupt_video_is_a_clear_error(digits_model, tmp_path, capsys):
+    corrupt = tmp_path / "corrupt.avi"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00AVI LIST" + bytes(range(256)) * 40)
+    assert _run(digits_model.path, "--source", corrupt, "--headless") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: cannot open video file {str(corrupt)!r}; tried: OpenCV VideoCapture with FFmpeg"
+    )
+    assert "corrupt" in err
+    assert "Traceback" not in err
+
+
+def test_truncated_video_processes_what_it_has(digits_model, digits_video, tmp_path, caplog):
+    # A file cut mid-stream (a copy interrupted, a recorder killed) ends early, cleanly.
+    data = digits_video.path.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    log = tmp_path / "p.jsonl"
+    assert _run(digits_model.path, "--source", cut, "--headless", "--jsonl", log) == 0
+    lines = len(log.read_text().splitlines())
+    assert 5 < lines < len(digits_video.labels)
+
+
+def test_image_folder_source(digits_model, digit_frames, tmp_path):
+    frames, labels = digit_frames
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, frame in enumerate(frames[:6]):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), frame)
+    (folder / "07_broken.png").write_bytes(b"not a png")
+    log = tmp_path / "p.jsonl"
+    assert _run(digits_model.path, "--source", folder, "--headless", "--jsonl", log) == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) == 6  # the broken file is skipped with a warning, not fatal
+    assert sum(r["label"] == str(y) for r, y in zip(records, labels, strict=False)) >= 5
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--threshold", "1.5"], "--threshold must be in [0, 1]"),
+        (["--top-k", "0"], "--top-k must be at least 1"),
+        (["--save", "out.gif"], "--save must end in one of"),
+        (["--size", "big"], "--size must look like 640x480"),
+    ],
+)
+def test_bad_flags_are_user_errors(digits_model, digits_video, tmp_path, capsys, flags, message):
+    flags = [str(tmp_path / f) if f.endswith(".gif") else f for f in flags]
+    assert _run(digits_model.path, "--source", digits_video.path, "--headless", *flags) == 1
+    assert message in capsys.readouterr().err
