@@ -240,3 +240,17 @@ def test_keras_applications_export_and_pass_the_gate(name, size, tmp_path):
     report = result.reports["fp32"]["all"]
     assert report.passed, report.failures
     assert report.max_abs_diff < 1e-4
+
+
+def test_simplified_graph_passes_the_gate_again(run_dir, tmp_path):
+    pytest.importorskip("onnxslim")
+    plain = tmp_path / "plain.onnx"
+    slim = tmp_path / "slim.onnx"
+    export_model(load_source(run_dir), plain, ExportConfig())
+    result = export_model(load_source(run_dir), slim, ExportConfig(simplify=True))
+    report = result.reports["fp32"]["all"]
+    assert report.passed
+    assert report.max_abs_diff < 1e-4
+    nodes = len(onnx.load(str(slim)).graph.node)
+    assert 0 < nodes <= len(onnx.load(str(plain)).graph.node)
+    assert read_card(slim).labels == LABELS

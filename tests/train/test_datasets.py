@@ -127,3 +127,26 @@ def test_keras_dataset_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
     with pytest.raises(DatasetError, match=r"needs internet once.*--data digits"):
         load("mnist")
+
+
+def test_memory_mapped_cache_feeds_the_same_batches(tmp_path):
+    from cnnport.train.datasets import Split
+    from cnnport.train.pipeline import cache_split, make_dataset
+
+    rng = np.random.default_rng(0)
+    split = Split(
+        rng.integers(0, 256, (50, 8, 8, 1), dtype=np.uint8), rng.integers(0, 3, 50).astype(np.int64)
+    )
+    mapped = cache_split(split, "train", "mmap", tmp_path)
+    assert isinstance(mapped.x, np.memmap)
+    assert (tmp_path / "train_x.npy").is_file()
+    in_memory = list(make_dataset(split, 3, batch_size=16, training=False))
+    from_disk = list(make_dataset(mapped, 3, batch_size=16, training=False))
+    assert len(from_disk) == len(in_memory) == 4
+    for (xa, ya), (xb, yb) in zip(in_memory, from_disk, strict=True):
+        np.testing.assert_array_equal(np.asarray(xa), np.asarray(xb))
+        np.testing.assert_array_equal(np.asarray(ya), np.asarray(yb))
+    shuffled = np.concatenate(
+        [np.asarray(y).argmax(1) for _, y in make_dataset(mapped, 3, batch_size=16, training=True)]
+    )
+    assert sorted(shuffled) == sorted(split.y)
