@@ -190,8 +190,9 @@ def _backbone(factory: Callable, preprocess: Callable | None, **kwargs) -> Calla
         extra = {"alpha": cfg.width} if factory.__name__.startswith("MobileNet") else {}
         try:
             base = factory(
-                include_top=False, weights=weights, input_shape=spec.shape, pooling="avg", **kwargs, **extra
-            )
+                include_top=False, weights=weights, input_shape=spec.shape, pooling="avg", name="backbone",
+                **kwargs, **extra,
+            )  # fmt: skip
         except Exception as exc:  # download errors differ by platform; a bad file raises ValueError/OSError
             if weights == "imagenet":
                 raise WeightsError(
@@ -202,7 +203,6 @@ def _backbone(factory: Callable, preprocess: Callable | None, **kwargs) -> Calla
             raise WeightsError(
                 f"cannot build {factory.__name__} with weights {cfg.weights!r}: {exc}"
             ) from exc
-        base._name = "backbone"
         inputs = _input(spec)
         x = preprocess(inputs) if preprocess else inputs
         # A pretrained backbone keeps its batch-norm statistics (inference mode) while

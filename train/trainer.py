@@ -24,7 +24,7 @@ from .architectures import ARCHITECTURES, build_model
 from .augment import augmentation_for, augmentation_layers
 from .callbacks import NanGuard
 from .config import TrainConfig
-from .datasets import Splits, load_dataset
+from .datasets import DATASETS, Splits, load_dataset
 from .errors import TrainError
 from .pipeline import cache_split, make_dataset
 from .report import classification_metrics, plot_confusion, plot_curves, read_history
@@ -209,9 +209,8 @@ def _callbacks(config: TrainConfig, guard: NanGuard, phase: str) -> list:
 
 
 def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard) -> None:
-    aug = augmentation_for(
-        config, flip_ok=splits.flip_ok, folder=config.data not in ("digits",) and Path(config.data).is_dir()
-    )
+    folder = config.data not in DATASETS and Path(config.data).is_dir()
+    aug = augmentation_for(config, flip_ok=splits.flip_ok, folder=folder)
     logger.info("augmentation: %s; mixing: %s", aug, config.mix)
     train_split = cache_split(splits.train, "train", config.cache, config.run_dir / "cache")
     with strategy.scope():
@@ -223,15 +222,13 @@ def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard
     val_ds = make_dataset(splits.val, len(splits.labels), batch_size=config.batch_size, training=False)
     steps = -(-len(splits.train) // config.batch_size)
     backbone = _backbone_layer(model)
-    phases = [("main", config.epochs, config.lr, backbone is None)]
+    phases = [("main", config.epochs, config.lr, True)]
     if backbone is not None and config.weights != "none":
         # Transfer learning: train the new head on a frozen backbone, then fine-tune
         # everything with a smaller learning rate.
         phases = [("frozen", config.epochs, config.lr, False)]
         if config.fine_tune_epochs:
             phases.append(("finetune", config.fine_tune_epochs, config.lr / 10, True))
-    elif backbone is not None:
-        phases = [("main", config.epochs, config.lr, True)]
     for phase, epochs, lr, trainable in phases:
         if backbone is not None:
             backbone.trainable = trainable

@@ -151,3 +151,20 @@ def test_cli_bad_flag_value_is_a_clear_error(tmp_path):
     )  # fmt: skip
     assert result.returncode == 1
     assert "error: --dropout must be in [0, 1); received 1.5" in result.stderr
+
+
+def test_pretrained_backbone_trains_frozen_then_fine_tunes(tmp_path):
+    import keras
+
+    weights = tmp_path / "backbone.weights.h5"
+    keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg", include_preprocessing=True
+    ).save_weights(weights)
+    run = fit(
+        quick_config(tmp_path / "transfer", model="mobilenet_v3_small", img_size=32, weights=str(weights),
+                     epochs=1, fine_tune_epochs=1, tensorboard=False, augment="none")
+    )  # fmt: skip
+    assert run.metrics["epochs_run"] == 2  # one frozen epoch, one fine-tuning epoch
+    model = keras.saving.load_model(run.model_path, safe_mode=True)
+    assert model.get_layer("backbone").trainable  # unfrozen for the fine-tuning phase
+    assert run.card.input.color == "RGB"
