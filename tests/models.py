@@ -45,11 +45,15 @@ def build_classifier(
     batch: int | str = "N",
     card: ModelCard | None = None,
     seed: int = 0,
+    weights: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
 ) -> TinyModel:
+    """Writes the classifier; random weights unless ``weights`` and ``bias`` are given."""
     rng = np.random.default_rng(seed)
     features, classes = height * width * channels, len(labels)
-    weights = rng.normal(0, 1.0, (features, classes)).astype(np.float32)
-    bias = rng.normal(0, 0.1, classes).astype(np.float32)
+    if weights is None or bias is None:
+        weights = rng.normal(0, 1.0, (features, classes)).astype(np.float32)
+        bias = rng.normal(0, 0.1, classes).astype(np.float32)
     elem = TensorProto.UINT8 if dtype == "uint8" else TensorProto.FLOAT
     graph_input = helper.make_tensor_value_info("image", elem, [batch, height, width, channels])
     graph_output = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [batch, classes])

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
-from cnnport.runtime import METADATA_KEY, InputSpec, ModelCard, OutputSpec, ResizeSpec, preprocess
-from tests.models import IR_VERSION, OPSET
+from cnnport.runtime import InputSpec, ModelCard, OutputSpec, ResizeSpec, preprocess
+from tests.models import build_classifier
 
 SPEC = InputSpec(height=32, width=32, channels=1, color="GRAY")
 RESIZE = ResizeSpec(mode="stretch", interpolation="area")
@@ -76,41 +74,17 @@ def digits_model(tmp_path_factory: pytest.TempPathFactory, digits_split) -> Digi
     with threadpool_limits(1):
         classifier = LogisticRegression(max_iter=500, C=1.0).fit(features, train_y)
     path = tmp_path_factory.mktemp("webcam_model") / "digits.onnx"
-    _write_onnx(path, classifier.coef_.T.astype(np.float32), classifier.intercept_.astype(np.float32))
-    return DigitsModel(path, float(classifier.score(held_out, test_y)))
-
-
-def _write_onnx(path: Path, weights: np.ndarray, bias: np.ndarray) -> None:
-    nodes = [
-        helper.make_node("Cast", ["image"], ["pixels"], to=TensorProto.FLOAT),
-        helper.make_node("Div", ["pixels", "scale"], ["scaled"]),
-        helper.make_node("Flatten", ["scaled"], ["flat"], axis=1),
-        helper.make_node("MatMul", ["flat", "W"], ["mm"]),
-        helper.make_node("Add", ["mm", "b"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "digits_logreg",
-        [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", 32, 32, 1])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
-        [
-            numpy_helper.from_array(np.array(255.0, np.float32), "scale"),
-            numpy_helper.from_array(weights, "W"),
-            numpy_helper.from_array(bias, "b"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
     card = ModelCard(
         labels=tuple(str(i) for i in range(10)),
         input=SPEC,
         resize=RESIZE,
         output=OutputSpec(name="probabilities", logits_name="logits"),
     )
-    helper.set_model_props(model, {METADATA_KEY: card.to_json()})
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(path))
+    build_classifier(
+        path, height=32, width=32, channels=1, labels=card.labels, card=card,
+        weights=classifier.coef_.T.astype(np.float32), bias=classifier.intercept_.astype(np.float32),
+    )  # fmt: skip
+    return DigitsModel(path, float(classifier.score(held_out, test_y)))
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
