@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -31,6 +32,8 @@ _COMMAND_MODULES = (
     "cnnport.apps.train_cmd",
     "cnnport.apps.export_cmd",
     "cnnport.apps.webcam_cmd",
+    "cnnport.apps.demo",
+    "cnnport.apps.doctor",
 )
 
 
@@ -71,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    if verbose < 2:
+        # Their step-by-step INFO lines drown ours; -vv shows them.
+        for name in ("tf2onnx", "absl", "h5py", "matplotlib", "onnxslim"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        # TensorFlow's C++ INFO/WARNING lines (oneDNN, CPU features); errors still show.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,74 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnnport.apps.doctor import PROBE_MODEL
+
+
+def test_probe_model_is_what_its_comment_says():
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7, producer_name="cnnport-doctor"
+    )
+    assert model.SerializeToString() == PROBE_MODEL
+    onnx.checker.check_model(onnx.load_from_string(PROBE_MODEL))
+
+
+def test_doctor_reports_versions_and_working_providers_without_tensorflow():
+    script = (
+        "import json, sys; from cnnport.apps.cli import main; main(['doctor', '--json', '--no-cameras']); "
+        "print(json.dumps([m for m in ('tensorflow', 'keras', 'tf2onnx', 'onnx') if m in sys.modules]))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    *report_lines, heavy = result.stdout.strip().splitlines()
+    report = json.loads("\n".join(report_lines))
+    assert json.loads(heavy) == []
+    assert report["packages"]["onnxruntime"]
+    assert report["packages"]["cnnport"]
+    assert report["providers_working"]["CPUExecutionProvider"] == "ok"
+    assert set(report["cuda_libraries"]) >= {"cudart", "cudnn"}
+    assert report["display"]
+    assert isinstance(report["problems"], list)
+
+
+def test_doctor_flags_two_onnxruntime_packages(monkeypatch):
+    from cnnport.apps import doctor
+
+    real = doctor._version
+    monkeypatch.setattr(doctor, "_version", lambda name: "1.0" if name == "onnxruntime-gpu" else real(name))
+    report = doctor.collect_report(probe_cameras=False)
+    assert any("both onnxruntime and onnxruntime-gpu" in p for p in report.problems)
+    assert "problems:" in doctor.format_report(report)
+
+
+def test_demo_quick_runs_the_whole_pipeline(tmp_path, capsys):
+    pytest.importorskip("tensorflow")
+    from cnnport.apps.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--headless", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for step in (
+        "[1/5] training",
+        "[2/5] exporting",
+        "[3/5] benchmark",
+        "[4/5] classifying",
+        "[5/5] summary",
+    ):
+        assert step in printed
+    for name in ("run/model.keras", "run/card.json", "run/curves.png", "digits.onnx", "digits.int8.onnx",
+                 "digits.parity.json", "clip.avi", "annotated.avi", "predictions.jsonl"):  # fmt: skip
+        assert (out / name).is_file(), name
+    predictions = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(predictions) == 20
+    assert "x faster (median)" in printed
