@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "cnnport.apps.train_cmd",
     "cnnport.apps.export_cmd",
     "cnnport.apps.webcam_cmd",
+    "cnnport.apps.bench_cmd",
     "cnnport.apps.demo",
     "cnnport.apps.doctor",
 )

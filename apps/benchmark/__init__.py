@@ -1,0 +1,30 @@
+"""`cnnport bench` internals: runners to time, the measurement, and the report.
+
+Example:
+    >>> from cnnport.apps.benchmark import BenchConfig, Target, bench_rows
+    >>> rows = bench_rows([("fp32", Target(Path("m.onnx")))], ["engine", "ort"], (32, 32, 1), BenchConfig())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .measure import BenchConfig, Row, bench_rows, memory_method, random_batch
+from .report import format_ratios, format_table, machine_info, ratios, to_json
+from .runners import KERAS_RUNNERS, RUNNERS, Runner, Target, UnsupportedError
+
+__all__ = [
+    "KERAS_RUNNERS",
+    "RUNNERS",
+    "BenchConfig",
+    "Row",
+    "Runner",
+    "Target",
+    "UnsupportedError",
+    "bench_rows",
+    "format_ratios",
+    "format_table",
+    "machine_info",
+    "memory_method",
+    "random_batch",
+    "ratios",
+    "to_json",
+]

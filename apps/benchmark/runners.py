@@ -1,0 +1,188 @@
+"""The things `cnnport bench` times, one registered builder each.
+
+A builder takes a :class:`Target` (which .onnx, which provider, which session
+options) and returns a :class:`Runner`: ``prepare`` turns a uint8 model-input batch into
+what the runtime takes (outside the timed region), ``call`` is what is timed. A builder
+that cannot run here raises :class:`UnsupportedError` with the reason; the bench reports
+``unsupported: reason`` for its rows and goes on.
+
+| name            | what is timed                                                      |
+|-----------------|--------------------------------------------------------------------|
+| engine          | ``Engine.run(tensor)``: input checks, session.run, output handling |
+| ort             | bare ``session.run`` with the Engine's own session options (floor) |
+| engine-iobind   | ``Engine.run`` with IO binding forced on                            |
+| keras-function  | the .keras model in a ``tf.function`` (``training=False``)          |
+| keras-predict   | ``model.predict(x, batch_size=len(x))``                             |
+| opencv          | ``cv2.dnn.readNetFromONNX`` then ``net.forward``                    |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnnport.runtime import CnnportError, Registry
+
+__all__ = ["KERAS_RUNNERS", "RUNNERS", "Runner", "Target", "UnsupportedError"]
+
+
+class UnsupportedError(Exception):
+    """This runner cannot run this model here; the message says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model file and how to open it."""
+
+    onnx: Path
+    provider: str = "cpu"
+    keras: Path | None = None
+    threads: int | None = None
+    spinning: bool = True
+    device_id: int = 0
+
+
+@dataclass
+class Runner:
+    """``call(prepare(batch))`` runs one batch; only ``call`` is timed."""
+
+    call: Callable[[Any], Any]
+    prepare: Callable[[np.ndarray], Any] = lambda batch: batch
+    keep: Any = None  # objects that must stay alive as long as the runner
+
+
+RUNNERS: Registry[Callable[[Target], Runner]] = Registry("bench runner")
+KERAS_RUNNERS = ("keras-function", "keras-predict")
+
+
+def _engine(target: Target, io_binding: bool | None) -> Runner:
+    from cnnport.runtime import Engine
+
+    try:
+        engine = Engine(
+            target.onnx,
+            providers=target.provider,
+            device_id=target.device_id,
+            threads=target.threads,
+            spinning=target.spinning,
+            warmup=False,  # the bench measures the first inference itself
+            io_binding=io_binding,
+        )
+    except CnnportError as exc:
+        raise UnsupportedError(str(exc)) from None
+    return Runner(engine.run, keep=engine)
+
+
+@RUNNERS.register("engine")
+def engine_runner(target: Target) -> Runner:
+    """The cnnport Engine with its defaults (IO binding on GPU providers only)."""
+    return _engine(target, None)
+
+
+@RUNNERS.register("engine-iobind")
+def engine_iobind_runner(target: Target) -> Runner:
+    """The cnnport Engine with IO binding forced on (it is on by default on GPUs only)."""
+    return _engine(target, True)
+
+
+@RUNNERS.register("ort")
+def ort_runner(target: Target) -> Runner:
+    """A bare onnxruntime session opened exactly as the Engine opens its own."""
+    from cnnport.runtime import METADATA_KEY, ModelCard, resolve_providers
+    from cnnport.runtime.modelfile import open_session
+
+    try:
+        choice = resolve_providers(target.provider, target.device_id)
+        session = open_session(target.onnx, choice.providers, target.threads, target.spinning)
+    except CnnportError as exc:
+        raise UnsupportedError(str(exc)) from None
+    if choice.required not in session.get_providers():
+        raise UnsupportedError(
+            f"{choice.required} did not load; the session runs on {session.get_providers()}"
+        )
+    text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    output = ModelCard.from_json(text).output.name if text else session.get_outputs()[0].name
+    input_name = session.get_inputs()[0].name
+    return Runner(lambda x: session.run([output], {input_name: x})[0], keep=session)
+
+
+def _load_keras(target: Target) -> Any:
+    if target.keras is None:
+        raise UnsupportedError("no --keras model given")
+    if target.provider != "cpu":
+        raise UnsupportedError("Keras rows run on the CPU only (use provider cpu)")
+    try:
+        import tensorflow  # noqa: F401  (checked here so the reason is clear)
+    except ModuleNotFoundError:
+        raise UnsupportedError('tensorflow is not installed (pip install "cnnport[train]")') from None
+    from cnnport.export.source import load_keras
+
+    try:
+        return load_keras(target.keras)
+    except CnnportError as exc:
+        raise UnsupportedError(str(exc)) from None
+
+
+@RUNNERS.register("keras-function")
+def keras_function_runner(target: Target) -> Runner:
+    """The Keras model inside a ``tf.function`` with a dynamic batch axis, pinned to the CPU."""
+    model = _load_keras(target)
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+
+    @tf.function(input_signature=[spec], reduce_retracing=True)
+    def forward(x: Any) -> Any:
+        return model(x, training=False)
+
+    def call(x: Any) -> np.ndarray:
+        with tf.device("/CPU:0"):
+            return forward(x).numpy()
+
+    return Runner(call, prepare=lambda batch: tf.constant(batch, tf.float32), keep=model)
+
+
+@RUNNERS.register("keras-predict")
+def keras_predict_runner(target: Target) -> Runner:
+    """``model.predict`` on the whole batch at once, pinned to the CPU."""
+    model = _load_keras(target)
+    import tensorflow as tf
+
+    def call(x: np.ndarray) -> np.ndarray:
+        with tf.device("/CPU:0"):
+            return model.predict(x, batch_size=len(x), verbose=0)
+
+    return Runner(call, prepare=lambda batch: batch.astype(np.float32), keep=model)
+
+
+@RUNNERS.register("opencv")
+def opencv_runner(target: Target) -> Runner:
+    """OpenCV DNN on the CPU; graphs it cannot read or run are reported, not raised."""
+    import cv2
+
+    if target.provider != "cpu":
+        raise UnsupportedError("OpenCV DNN rows run on the CPU only (use provider cpu)")
+    try:
+        net = cv2.dnn.readNetFromONNX(str(target.onnx))
+    except cv2.error as exc:
+        raise UnsupportedError(f"cv2.dnn.readNetFromONNX failed: {_cv_reason(exc)}") from None
+    names = net.getUnconnectedOutLayersNames()
+    output = "probabilities" if "probabilities" in names else names[0]
+
+    def call(x: np.ndarray) -> np.ndarray:
+        try:
+            net.setInput(x)
+            return net.forward(output)
+        except cv2.error as exc:
+            raise UnsupportedError(f"OpenCV DNN forward failed: {_cv_reason(exc)}") from None
+
+    return Runner(call, keep=net)
+
+
+def _cv_reason(exc: Exception) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__

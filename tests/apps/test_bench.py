@@ -1,0 +1,89 @@
+"""`cnnport bench`: structure of the table and of the JSON (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cnnport.apps.bench_cmd import variant_path
+from cnnport.apps.benchmark import BenchConfig, Target, bench_rows, ratios
+from cnnport.apps.cli import main
+
+FIGURES = ("median_ms", "p95_ms", "throughput", "first_ms", "load_s")
+
+
+def test_bench_json_has_one_row_per_combination(tiny_model, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["bench", str(tiny_model.path), "--providers", "cpu", "--batch-sizes", "1,3", "--repeats", "4",
+            "--warmup", "1", "--runners", "engine,ort,opencv,keras-function", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "median ms" in table
+    assert "engine/ort" in table
+    document = json.loads(out.read_text())
+    assert set(document) >= {"model", "machine", "config", "memory_method", "rows", "ratios"}
+    rows = document["rows"]
+    assert [(r["runner"], r["batch"]) for r in rows] == [
+        (name, batch) for name in ("engine", "ort", "opencv", "keras-function") for batch in (1, 3)
+    ]
+    for row in rows:
+        assert row["variant"] == "fp32"
+        assert row["provider"] == "cpu"
+        if row["runner"] == "keras-function":
+            assert row["status"] == "unsupported: no --keras model given"
+            assert row["median_ms"] is None
+            continue
+        assert row["status"] == "ok", row
+        assert all(row[key] > 0 for key in FIGURES)
+        assert row["p95_ms"] >= row["median_ms"]
+        assert row["samples"] >= 4
+        assert row["throughput"] == pytest.approx(row["batch"] / row["median_ms"] * 1000)
+    assert {r["ratio"] for r in document["ratios"]} >= {"engine/ort", "opencv/engine"}
+
+
+def test_variants_found_next_to_the_model_and_missing_ones_reported(make_model, tmp_path, capsys):
+    fp32 = make_model("m.onnx")
+    make_model("m.int8.onnx")
+    assert variant_path(fp32.path, "int8").name == "m.int8.onnx"
+    assert variant_path(tmp_path / "m.int8.onnx", "fp32").name == "m.onnx"
+    out = tmp_path / "b.json"
+    argv = ["bench", str(fp32.path), "--providers", "cpu", "--variants", "fp32,fp16,int8", "--batch-sizes", "2",
+            "--repeats", "2", "--warmup", "0", "--runners", "engine", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads(out.read_text())["rows"]
+    status = {r["variant"]: r["status"] for r in rows}
+    assert status["fp32"] == status["int8"] == "ok"
+    assert status["fp16"].startswith("unsupported: no file")
+    assert "m.fp16.onnx" in status["fp16"]
+
+
+def test_unavailable_provider_is_a_row_not_a_crash(tiny_model):
+    from cnnport.runtime import available_providers
+
+    if "CUDAExecutionProvider" in available_providers():
+        pytest.skip("CUDA is built in here")
+    rows = bench_rows(
+        [("fp32", Target(tiny_model.path, "cuda"), ["engine", "ort"])], (8, 8, 3), BenchConfig((1,), 2)
+    )
+    assert [r.status.split(":")[0] for r in rows] == ["unsupported", "unsupported"]
+    assert "CUDAExecutionProvider" in rows[0].status
+    assert ratios(rows) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--runners", "engin"], "did you mean 'engine'"),
+        (["--batch-sizes", "0"], "positive integers"),
+        (["--variants", "int4"], "Accepted: fp32, fp16, int8"),
+    ],
+)
+def test_user_errors(tiny_model, flags, message, capsys):
+    assert main(["bench", str(tiny_model.path), *flags]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_missing_model_is_a_user_error(tmp_path, capsys):
+    assert main(["bench", str(tmp_path / "nope.onnx")]) == 1
+    assert "not found" in capsys.readouterr().err
