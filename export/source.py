@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,15 +51,97 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
+# Words of keras' safe_mode refusals: a Lambda layer, or a config naming a function or
+# module outside Keras' own.
+_UNSAFE_MARKERS = (
+    "safe_mode",
+    "arbitrary code",
+    "could not locate",
+    "not allowed",
+    "register_keras_serializable",
+)
+_SAFE_RULE = (
+    "accepted: a .keras made only of Keras' built-in layers and functions (no Lambda layers, no custom "
+    "or arbitrary Python functions), because safe loading never runs code that came with a model file; "
+    "if you trust the code, rebuild the model in Python with it and load only the weights"
+)
+
+
+def _check_archive(path: Path) -> None:
+    """Refuses a .keras that is not a complete zip archive holding a Keras config."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise SourceModelError(
+            f"cannot load {str(path)!r}: corrupt archive ({exc}); a .keras file is a zip archive, and "
+            "this one is truncated or damaged; save or copy it again"
+        ) from None
+    except OSError as exc:
+        raise SourceModelError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    if broken is not None:
+        raise SourceModelError(
+            f"cannot load {str(path)!r}: corrupt archive (member {broken!r} fails its checksum); "
+            "save or copy the file again"
+        )
+    if "config.json" not in names:
+        raise SourceModelError(
+            f"cannot load {str(path)!r}: the zip archive holds no config.json, so it is not a Keras "
+            f"model; received members {sorted(names)[:5]}"
+        )
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason of a keras loading error, without the enclosing configs."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    root = str(exc).rsplit("Exception encountered:", 1)[-1].strip()
+    return root if len(root) <= 500 else root[:500] + " ..."
+
+
 def load_keras(path: Path) -> Any:
+    """Loads a .keras file with safe_mode=True; every failure is a SourceModelError.
+
+    Raises:
+        SourceModelError: a corrupt archive, or a model refused by safe loading (the
+            message gives keras' root cause), or any other load failure.
+    """
     import keras
 
+    _check_archive(path)
     try:
         # safe_mode=True refuses Lambda layers holding pickled bytecode: an export
         # must never execute code that came with a model file.
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # keras raises ValueError, TypeError, OSError, zip errors...
-        raise SourceModelError(f"cannot load {str(path)!r} as a Keras model (safe_mode=True): {exc}") from exc
+        root = _root_cause(exc)
+        if any(marker in str(exc).lower() for marker in _UNSAFE_MARKERS):
+            raise SourceModelError(
+                f"refusing {str(path)!r}: safe loading (safe_mode=True) rejected it: {root}; {_SAFE_RULE}"
+            ) from exc
+        raise SourceModelError(
+            f"cannot load {str(path)!r} as a Keras model (safe_mode=True): {root}"
+        ) from exc
+
+
+def _refuse_other_formats(path: Path) -> None:
+    """Explains why an .h5 file or a SavedModel folder is not loaded, and what to do."""
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        raise SourceModelError(
+            f"refusing {str(path)!r}: legacy HDF5 (.h5) models are not loaded: safe loading is "
+            "enforced for the .keras format, while the legacy HDF5 loader has a history of safe-mode "
+            "bypasses (Lambda bytecode in an .h5 file ran on load); accepted: a "
+            ".keras file or a run directory; in the Keras that made it, with code you trust, run "
+            "keras.models.load_model('model.h5').save('model.keras')"
+        )
+    if path.is_dir() and (path / "saved_model.pb").is_file() and not (path / "model.keras").exists():
+        raise SourceModelError(
+            f"refusing {str(path)!r}: a TensorFlow SavedModel folder is not loaded, because it holds a "
+            "TensorFlow graph whose ops run as they are loaded and Keras cannot check it safely; accepted: "
+            "a .keras file or a run directory; re-save the model from its source code with "
+            "model.save('model.keras')"
+        )
 
 
 def _card_from_model(model: Any, labels: tuple[str, ...] | None, path: Path) -> ModelCard:
@@ -120,6 +203,7 @@ def load_source(path: str | Path, labels_file: str | Path | None = None) -> Sour
         >>> source = load_source("runs/digits")  # doctest: +SKIP
     """
     path = Path(path)
+    _refuse_other_formats(path)
     if path.is_dir():
         folder, model_path = path, path / "model.keras"
     elif path.suffix == ".keras":

@@ -156,6 +156,10 @@ class Engine:
             One :class:`Prediction` for a single image, a list for a batch (a list or
             a 4-D array).
         """
+        if isinstance(images, list | tuple) and len(images) > self.max_batch:
+            # A long list of paths is decoded chunk by chunk, so memory stays bounded.
+            chunks = [images[i : i + self.max_batch] for i in range(0, len(images), self.max_batch)]
+            return [p for chunk in chunks for p in self.predict(list(chunk), top_k=top_k, color=color)]
         batch = self.preprocess(images, color=color)
         predictions = self.predict_tensor(batch, top_k=top_k)
         single = not isinstance(images, list | tuple) and not (

@@ -19,6 +19,7 @@ Accepted images:
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
@@ -29,7 +30,7 @@ import numpy as np
 from .card import InputSpec, ResizeSpec
 from .errors import ImageDecodeError, InputError
 
-__all__ = ["SOURCE_COLORS", "ImageLike", "decode_image", "preprocess", "to_input_color"]
+__all__ = ["MAX_IMAGE_PIXELS", "SOURCE_COLORS", "ImageLike", "decode_image", "preprocess", "to_input_color"]
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 SOURCE_COLORS = ("BGR", "RGB")
@@ -46,6 +47,12 @@ _INTERPOLATION = {
 _DECODE_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _ALPHA_CAPABLE = (b"\x89PNG\r\n\x1a\n", b"RIFF", b"II*\x00", b"MM\x00*")
+# Decompression-bomb guard: a few KB of PNG can claim 50,000 x 50,000 pixels. 128
+# megapixels is above any camera's photo and keeps a decode under ~1 GB. OpenCV's own
+# limit (OPENCV_IO_MAX_IMAGE_PIXELS, 2**30) still covers formats not parsed here.
+MAX_IMAGE_PIXELS = 1 << 27
+# JPEG start-of-frame markers: SOF0..SOF15 less DHT (C4), JPG (C8) and DAC (CC).
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def decode_image(path: str | os.PathLike) -> np.ndarray:
@@ -69,6 +76,12 @@ def decode_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageDecodeError(f"image file is empty: {str(path)!r}")
     if data.startswith(_JPEG_MAGIC) and not _jpeg_is_complete(data):
         raise ImageDecodeError(f"JPEG file is truncated (no end-of-image marker): {str(path)!r}")
+    size = _header_size(data)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ImageDecodeError(
+            f"image {str(path)!r} claims {size[0]} x {size[1]} pixels in its header; accepted: at most "
+            f"{MAX_IMAGE_PIXELS:,} pixels (a decompression bomb guard); it was not decoded"
+        )
     buffer = np.frombuffer(data, np.uint8)
     image = cv2.imdecode(buffer, _DECODE_FLAGS)
     if image is None or image.size == 0:
@@ -82,6 +95,35 @@ def decode_image(path: str | os.PathLike) -> np.ndarray:
         if raw is not None and raw.ndim == 3 and raw.shape[2] == 4 and raw.shape[:2] == image.shape[:2]:
             image = raw
     return image
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG, BMP or GIF header, read by content not by name."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data.startswith((b"GIF87a", b"GIF89a")) and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if data.startswith(b"BM") and len(data) >= 26:
+        width, height = struct.unpack("<ii", data[18:26])
+        return abs(width), abs(height)
+    if data.startswith(_JPEG_MAGIC):
+        return _jpeg_size(data)
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """The frame size of a JPEG, from its first start-of-frame segment."""
+    pos = 2
+    while pos + 9 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return width, height
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    return None
 
 
 def _jpeg_is_complete(data: bytes) -> bool:

@@ -29,7 +29,15 @@ def check_tensor(tensor: object, spec: InputSpec) -> np.ndarray:
             f"{spec.channels}); received a {type(tensor).__name__}"
         )
     _check_shape(tensor.shape, spec)
-    return np.ascontiguousarray(_cast(tensor, spec))
+    try:
+        return np.ascontiguousarray(_cast(tensor, spec))
+    except MemoryError:
+        need = tensor.shape[0] * int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize
+        raise InputError(
+            f"model input of shape {tensor.shape} and dtype {tensor.dtype} does not fit in memory once "
+            f"checked and converted to a contiguous {spec.dtype} array ({need / 2**30:.1f} GiB); accepted: "
+            "batches that fit in memory; pass smaller batches (the engine runs them in chunks of max_batch)"
+        ) from None
 
 
 def _check_shape(shape: tuple[int, ...], spec: InputSpec) -> None:

@@ -223,3 +223,13 @@ def test_spinning_off_and_thread_options_still_predict(tiny_model):
     engine = Engine(tiny_model.path, providers="cpu", threads=2, spinning=False, warmup=False)
     batch = random_batch(2)
     np.testing.assert_allclose(engine.run(batch), tiny_model.reference(batch), atol=TOL)
+
+
+def test_long_list_is_predicted_in_chunks_with_the_same_answers(tiny_model):
+    engine = Engine(tiny_model.path, providers="cpu", max_batch=4)
+    frames = list(random_batch(11, seed=9))
+    chunked = engine.predict(frames)
+    assert len(chunked) == 11
+    np.testing.assert_allclose(
+        [p.scores for p in chunked], tiny_model.reference(np.stack(frames)[..., ::-1]), atol=TOL
+    )
