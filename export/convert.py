@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConversionError, SourceModelError
+from .lowmem import PhaseHook, convert_frozen, freeze
 
 __all__ = ["classifier_function", "convert", "logits_model"]
 
@@ -155,24 +156,58 @@ def _captures_to_initializers(proto: Any, concrete: Any) -> None:
         logger.info("made %d captured constant(s) initializers: %s", len(extra), [i.name for i in extra])
 
 
-def convert(model: Any, shape: tuple[int, int, int], input_dtype: str, opset: int) -> Any:
+def _tensor_names(concrete: Any) -> tuple[list[str], list[str], dict[str, str]]:
+    """Input and output tensor names, and the renames to "image"/"probabilities"/"logits".
+
+    What ``tf2onnx.convert.from_function`` computes before converting.
+    """
+    import tensorflow as tf
+    from tf2onnx.convert import tensor_names_from_structed
+
+    inputs = [t.name for t in concrete.inputs if t.dtype != tf.resource]
+    outputs = [t.name for t in concrete.outputs if t.dtype != tf.resource]
+    return inputs, outputs, tensor_names_from_structed(concrete, inputs, outputs)
+
+
+def convert(
+    model: Any,
+    shape: tuple[int, int, int],
+    input_dtype: str,
+    opset: int,
+    *,
+    on_phase: PhaseHook | None = None,
+) -> Any:
     """Converts a Keras classifier to an onnx.ModelProto (not yet checked).
+
+    The conversion is tf2onnx's (freeze, grappler, op mapping, ONNX optimizers), run
+    stage by stage so that the weights stay out of the optimizer loop (see lowmem).
+
+    Args:
+        on_phase: called with each phase's name as it starts (memory timelines).
 
     Raises:
         ConversionError: tracing or tf2onnx failed; the message names the cause.
     """
-    import tf2onnx
+    import tensorflow as tf
 
-    function, signature = classifier_function(model, shape, input_dtype)
+    phase = on_phase or (lambda name: None)
+    function, _ = classifier_function(model, shape, input_dtype)
     try:
+        phase("trace")
         with _plain_grouped_conv():
             concrete = function.get_concrete_function()  # trace once, inside the patch
-        proto, _ = tf2onnx.convert.from_function(
-            function,
-            input_signature=signature,
-            opset=opset,
-            custom_op_handlers={"Erfc": (_erfc_handler, [])},
-        )
+        inputs, outputs, renames = _tensor_names(concrete)
+        with tf.device("/cpu:0"):
+            graph_def = freeze(concrete, inputs, outputs, on_phase=phase)
+            proto = convert_frozen(
+                graph_def,
+                inputs,
+                outputs,
+                opset,
+                on_phase=phase,
+                custom_op_handlers={"Erfc": (_erfc_handler, [])},
+                tensors_to_rename=renames,
+            )
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise ConversionError(f"tf2onnx could not convert the model: {type(exc).__name__}: {exc}") from exc
     _captures_to_initializers(proto, concrete)
