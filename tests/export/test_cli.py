@@ -38,3 +38,18 @@ def test_check_command_matrix_and_json(exported, run_dir, tmp_path, capsys):
     assert body["runtimes"]["ort-cpu"] == "ok"
     assert body["runtimes"]["ort-cuda"].startswith(("ok", "unsupported: "))
     assert body["pairs"]["keras|ort-cpu"]["max_abs_diff"] < 1e-5
+
+
+def test_export_with_a_folder_of_labelled_images_as_data(run_dir, digits, tmp_path, capsys):
+    import cv2
+
+    _, _, x_test, y_test = digits
+    folder = tmp_path / "held_out"
+    for i, (image, label) in enumerate(zip(x_test[:30], y_test[:30], strict=True)):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / str(label) / f"{i}.png"), image)
+    output = tmp_path / "folder.onnx"
+    assert main(["export", str(run_dir), "-o", str(output), "--data", str(folder)]) == 0
+    held_out = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("held-out"))
+    assert held_out.split()[1] == "30"
+    assert held_out.endswith("ok")
