@@ -172,7 +172,7 @@ def convert_frozen(
     on_phase("detach-weights")
     detached = detach_weights(graph)
     gc.collect()  # the TF graph and tf2onnx's copies of the weights are cycles
-    logger.info(
+    logger.debug(
         "detached %d weight tensor(s), %.1f MiB",
         len(detached),
         sum(v.nbytes for v in detached.values()) / 2**20,
