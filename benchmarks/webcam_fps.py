@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from startup import lenet_onnx
 
+from cnnport.apps.benchmark.report import cpu_name
 from cnnport.apps.webcam import WebcamApp, WebcamConfig
 from cnnport.runtime import Engine
 
@@ -79,17 +80,6 @@ def app_fps(engine: Engine, video: Path, folder: Path, save: bool) -> float:
         save=str(folder / "out.avi") if save else None,
     )
     return WebcamApp(engine, config).run().fps
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo where there is one (platform.processor() is empty on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

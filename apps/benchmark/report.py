@@ -89,7 +89,8 @@ def format_ratios(found: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo where there is one (platform.processor() is empty on Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -122,7 +123,7 @@ def machine_info() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             continue
     return {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_flags": _cpu_flags(),
         "cores": os.cpu_count(),
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
