@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
+from cnnport.runtime import CnnportError
 
 from .command import Command, command
 
@@ -58,29 +59,24 @@ def _export(run_dir: Path, out: Path):
     return export_model(load_source(run_dir), out / "digits.onnx", ExportConfig(int8=True))
 
 
-def _benchmark(model_path: Path, onnx_path: Path, repeats: int) -> dict[str, float]:
-    """Median batch-1 latency of Keras (tf.function) and the engine, interleaved."""
-    import keras
-    import tensorflow as tf
+def _benchmark(
+    model_path: Path, onnx_path: Path, shape: tuple[int, int, int], repeats: int
+) -> dict[str, float]:
+    """Median batch-1 latency in ms of Keras (tf.function) and the engine, measured by
+    `cnnport bench`'s own runners (interleaved, after warm-up)."""
+    from .benchmark import BenchConfig, Target, bench_rows
 
-    from cnnport.runtime import Engine
-
-    model = keras.saving.load_model(model_path, safe_mode=True)
-    keras_call = tf.function(lambda x: model(x, training=False))
-    engine = Engine(onnx_path, providers="cpu")
-    frame = np.random.default_rng(0).integers(0, 256, (1, *engine.input_spec.shape), dtype=np.uint8)
-    as_float = tf.constant(frame.astype(np.float32))
-    keras_call(as_float)  # trace once, outside the timing
-    times: dict[str, list[float]] = {"keras": [], "engine": []}
-    for _ in range(repeats):
-        for name, run in (
-            ("keras", lambda: keras_call(as_float).numpy()),
-            ("engine", lambda: engine.run(frame)),
-        ):
-            started = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) * 1000 for name, values in times.items()}
+    target = Target(onnx=onnx_path, provider="cpu", keras=model_path)
+    rows = bench_rows(
+        [("fp32", target, ("keras-function", "engine"))],
+        shape,
+        BenchConfig(batch_sizes=(1,), repeats=repeats),
+    )
+    failed = [f"{row.runner}: {row.status}" for row in rows if row.median_ms is None]
+    if failed:
+        raise CnnportError("the benchmark could not run: " + "; ".join(failed))
+    median = {row.runner: row.median_ms for row in rows}
+    return {"keras": median["keras-function"], "engine": median["engine"]}
 
 
 def _clip(run_dir: Path, out: Path, frames: int) -> tuple[Path, np.ndarray]:
@@ -154,7 +150,9 @@ class Demo(Command):
             f"{int8.accuracy_candidate:.2%} vs fp32 {int8.accuracy_reference:.2%}"
         )
         progress.step("benchmark at batch 1 on the CPU: Keras (tf.function) vs the cnnport engine")
-        latency = _benchmark(run.model_path, result.paths["fp32"], 50 if args.quick else 300)
+        latency = _benchmark(
+            run.model_path, result.paths["fp32"], run.card.input.shape, 50 if args.quick else 300
+        )
         progress.done(
             f"Keras {latency['keras']:.3f} ms, engine {latency['engine']:.3f} ms: "
             f"{latency['keras'] / latency['engine']:.1f}x faster (median)"

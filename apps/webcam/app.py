@@ -134,6 +134,8 @@ class WebcamApp:
         opener: Opener | None = None,
     ) -> None:
         self.engine = engine
+        # What the overlay shows as the provider, e.g. "CPU" or "CUDA".
+        self._provider = engine.providers[0].replace("ExecutionProvider", "")
         self.config = config
         self.threshold = config.threshold
         self.mirror = config.mirror
@@ -276,7 +278,7 @@ class WebcamApp:
             threshold=self.threshold,
             fps=self._fps.tick(),
             latency_ms=latency_ms,
-            provider=self.engine.providers[0].replace("ExecutionProvider", ""),
+            provider=self._provider,
             status=status,
             notes=["mirror"] if self.mirror else [],
         )
@@ -286,7 +288,7 @@ class WebcamApp:
             return None
         return draw_overlay(
             self._last_frame,
-            OverlayState(threshold=self.threshold, provider=self.engine.providers[0], status=status),
+            OverlayState(threshold=self.threshold, provider=self._provider, status=status),
         )
 
     def _render_bad(self, image: np.ndarray | None) -> np.ndarray:
