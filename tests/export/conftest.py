@@ -70,21 +70,23 @@ def write_run(folder: Path, model, x_train, x_test, y_test, architecture: str = 
     return folder
 
 
-def live_batchnorm(model, images: np.ndarray) -> None:
-    """Sets every BatchNormalization's moving statistics to those of ``images``.
+def calibrate_batchnorm(model, images: np.ndarray) -> None:
+    """Sets every BatchNormalization's moving statistics, nested backbones included, to
+    the batch statistics of ``images`` (one training-mode pass with momentum 0).
 
-    A weights=None keras.applications model has moving mean 0 / variance 1, which on raw
-    pixels drives its activations to ~1e-10 and its softmax to exactly uniform: a parity
-    check on that compares zeros. With calibrated statistics the logits are O(1).
+    A weights=None model has moving mean 0 / variance 1, which on raw pixels drives its
+    activations to ~1e-10 and its softmax to exactly uniform: a parity check on that
+    compares constants. With calibrated statistics the logits are O(1).
     """
     import keras
 
-    x = images.astype(np.float32)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            activations = np.asarray(keras.Model(model.inputs, layer.input)([x]))
-            layer.moving_mean.assign(activations.mean(axis=(0, 1, 2)))
-            layer.moving_variance.assign(activations.var(axis=(0, 1, 2)) + 1e-3)
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    model(images.astype(np.float32), training=True)
+    for layer, momentum in zip(norms, saved, strict=True):
+        layer.momentum = momentum
 
 
 @pytest.fixture(scope="session")

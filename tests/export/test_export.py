@@ -19,7 +19,7 @@ from cnnport.export import (
 from cnnport.runtime import METADATA_KEY, Engine, read_card
 from cnnport.runtime.files import atomic_path
 
-from .conftest import LABELS, live_batchnorm, write_run
+from .conftest import LABELS, calibrate_batchnorm, write_run
 
 onnx = pytest.importorskip("onnx")
 TOL = 1e-5  # the tiny model's measured max |dp| is about 1e-7; 1e-5 leaves headroom, no more
@@ -203,7 +203,7 @@ def test_mobilenet_v2_exports_and_passes_the_gate(tmp_path, digits, capsys):
     keras.utils.set_random_seed(1)
     model = keras.applications.MobileNetV2(input_shape=(96, 96, 3), weights=None, classes=10)
     rgb = np.repeat(np.resize(digits[2][:40], (40, 96, 96, 1)), 3, axis=-1)
-    live_batchnorm(model, rgb[:16])
+    calibrate_batchnorm(model, rgb[:16])
     run = write_run(tmp_path / "mnv2", model, rgb, rgb, digits[3][:40], architecture="mobilenet_v2")
     start = time.perf_counter()
     result = export_model(load_source(run), tmp_path / "mnv2.onnx", ExportConfig())
@@ -233,7 +233,7 @@ def test_keras_applications_export_and_pass_the_gate(name, size, tmp_path):
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, name)(input_shape=(size, size, 3), weights=None, classes=10)
     images = np.random.default_rng(0).integers(0, 256, (8, size, size, 3), dtype=np.uint8)
-    live_batchnorm(model, images[:4])
+    calibrate_batchnorm(model, images[:4])
     path = tmp_path / f"{name}.keras"
     model.save(path)
     result = export_model(load_source(path), tmp_path / f"{name}.onnx", ExportConfig())

@@ -12,27 +12,11 @@ from cnnport.export import ExportConfig, export_model, load_source
 from cnnport.runtime import Engine, InputSpec, read_card
 from cnnport.train import ARCHITECTURES, TrainConfig, build_model, fit
 
+from .conftest import calibrate_batchnorm
+
 # Measured: resnet50 17 s and efficientnet_b0 11 s on 2 cores; all run in CI.
 SLOW: set[str] = set()
 SIZE = {"mobilenet_v2": 64, "mobilenet_v3_small": 64, "efficientnet_b0": 64, "resnet50": 64}
-
-
-def calibrate_batchnorm(model, images: np.ndarray) -> None:
-    """Sets every BatchNormalization's moving statistics, nested backbones included, to
-    the batch statistics of ``images`` (one training-mode pass with momentum 0).
-
-    Fresh moving statistics (mean 0, variance 1) on raw pixels give a uniform softmax,
-    which would make the parity gate compare constants.
-    """
-    import keras
-
-    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    saved = [layer.momentum for layer in norms]
-    for layer in norms:
-        layer.momentum = 0.0
-    model(images.astype(np.float32), training=True)
-    for layer, momentum in zip(norms, saved, strict=True):
-        layer.momentum = momentum
 
 
 @pytest.mark.parametrize(
