@@ -13,7 +13,10 @@ How the figures are taken (all in one process, so the rows can be compared):
 2. **Timing phase**, per batch size: ``rounds`` rounds, each giving every runner a
    block of consecutive calls, so that load from other programs hits every row alike
    while a runner's spinning threads do not steal time from the next one's calls.
-   Median and p95 over all calls; throughput = batch / median.
+   Each block starts with one untimed call (the previous runner has just filled the
+   caches and parked its threads), and the order of the runners rotates from round
+   to round, so no row always follows the same neighbour. Median and p95 over all
+   timed calls; throughput = batch / median.
 """
 
 from __future__ import annotations
@@ -160,9 +163,12 @@ def _prepare_runner(
 def _time_batch(runners: dict[str, Runner], rows: dict[str, Row], batch: np.ndarray, config: BenchConfig):
     prepared = {name: runner.prepare(batch) for name, runner in runners.items()}
     block = max(1, math.ceil(config.repeats / config.rounds))
-    for _ in range(config.rounds):
-        for name, runner in runners.items():
-            x, call, times = prepared[name], runner.call, rows[name]._times
+    names = list(runners)
+    for round_index in range(config.rounds):
+        shift = round_index % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            x, call, times = prepared[name], runners[name].call, rows[name]._times
+            call(x)  # untimed: this runner's caches and threads back in place
             for _ in range(block):
                 started = time.perf_counter()
                 call(x)

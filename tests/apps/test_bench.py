@@ -87,3 +87,16 @@ def test_user_errors(tiny_model, flags, message, capsys):
 def test_missing_model_is_a_user_error(tmp_path, capsys):
     assert main(["bench", str(tmp_path / "nope.onnx")]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_timing_rounds_rotate_the_runners_and_start_each_block_untimed():
+    from cnnport.apps.benchmark.measure import Row, Runner, _time_batch
+
+    calls: list[str] = []
+    runners = {name: Runner(lambda x, name=name: calls.append(name)) for name in "abc"}
+    rows = {name: Row("fp32", "cpu", name, 1) for name in "abc"}
+    _time_batch(runners, rows, None, BenchConfig((1,), repeats=6, rounds=3))
+    blocks = [calls[i : i + 3] for i in range(0, len(calls), 3)]  # 1 untimed + 2 timed calls each
+    assert all(len(set(block)) == 1 for block in blocks)
+    assert [block[0] for block in blocks] == list("abcbcacab")
+    assert all(len(row._times) == 6 for row in rows.values())  # the untimed call is not a sample
