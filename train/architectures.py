@@ -203,6 +203,8 @@ def _backbone(factory: Callable, preprocess: Callable | None, **kwargs) -> Calla
             raise WeightsError(
                 f"cannot build {factory.__name__} with weights {cfg.weights!r}: {exc}"
             ) from exc
+        if not weights:
+            _track_batch_statistics_faster(base)
         inputs = _input(spec)
         x = preprocess(inputs) if preprocess else inputs
         # A pretrained backbone keeps its batch-norm statistics (inference mode) while
@@ -211,6 +213,22 @@ def _backbone(factory: Callable, preprocess: Callable | None, **kwargs) -> Calla
         return _classifier(inputs, x, num_classes, cfg, factory.__name__.lower())
 
     return build
+
+
+# keras.applications builds its networks for ImageNet: batch-norm moving averages with
+# momentum 0.999 (MobileNetV2/V3, EfficientNet) need thousands of steps to forget their
+# initial mean 0 / variance 1. A from-scratch run on a few thousand images has a few
+# hundred steps, so validation ran on the initial statistics (10% accuracy while the
+# training accuracy climbed) and early stopping ended the run on it. 0.9 follows the
+# batch statistics within an epoch of such a data set.
+SCRATCH_BN_MOMENTUM = 0.9
+
+
+def _track_batch_statistics_faster(base) -> None:
+    _, layers = _layers()
+    for layer in base._flatten_layers():
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = min(layer.momentum, SCRATCH_BN_MOMENTUM)
 
 
 def _mobilenet_v2_input(x):
