@@ -123,6 +123,17 @@ def test_lossless_casts_are_accepted(engine):
         np.testing.assert_array_equal(engine.run(batch.astype(dtype)), expected)
 
 
+def test_views_and_subclasses_of_the_model_dtype_give_the_same_answer(engine):
+    # uint8 input of the right shape skips check_tensor's general path; anything not
+    # plainly ready (a strided view, an ndarray subclass) must still go through it.
+    wide = random_batch(4)
+    view = wide[::2]
+    assert not view.flags.c_contiguous
+    expected = engine.run(view.copy())
+    np.testing.assert_array_equal(engine.run(view), expected)
+    np.testing.assert_array_equal(engine.run(np.ma.masked_array(view.copy())), expected)
+
+
 def test_bad_top_k(engine):
     with pytest.raises(InputError, match="top_k"):
         engine.predict(random_batch(1)[0], top_k=0)
