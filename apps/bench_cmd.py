@@ -89,7 +89,12 @@ class Bench(Command):
             default=",".join(DEFAULT_RUNNERS),
             help=f"comma-separated, in table order; known: {', '.join(RUNNERS.names())}",
         )
-        parser.add_argument("--repeats", type=int, default=50, help="timed calls per row after warm-up")
+        parser.add_argument(
+            "--repeats",
+            type=int,
+            default=50,
+            help="at least this many timed calls per row (a fast model gets more: each of the 5 interleaved blocks runs at least 50 ms)",
+        )
         parser.add_argument("--warmup", type=int, default=5, help="untimed calls per row after the first one")
         parser.add_argument(
             "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its choice)"

@@ -2,7 +2,8 @@
 
 Example:
     >>> from cnnport.apps.benchmark import BenchConfig, Target, bench_rows
-    >>> rows = bench_rows([("fp32", Target(Path("m.onnx")))], ["engine", "ort"], (32, 32, 1), BenchConfig())  # doctest: +SKIP
+    >>> plan = [("fp32", Target(Path("m.onnx")), ["engine", "ort"])]  # variant, model, runners
+    >>> rows = bench_rows(plan, (32, 32, 1), BenchConfig(batch_sizes=(1, 8)))  # doctest: +SKIP
 """
 
 from __future__ import annotations

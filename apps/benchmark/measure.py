@@ -13,14 +13,18 @@ How the figures are taken (all in one process, so the rows can be compared):
 2. **Timing phase**, per batch size: ``rounds`` rounds, each giving every runner a
    block of consecutive calls, so that load from other programs hits every row alike
    while a runner's spinning threads do not steal time from the next one's calls.
-   Each block starts with one untimed call (the previous runner has just filled the
-   caches and parked its threads), and the order of the runners rotates from round
-   to round, so no row always follows the same neighbour. Median and p95 over all
-   timed calls; throughput = batch / median.
+   After each block the bench pauses (``settle_s``): onnxruntime's idle threads spin
+   for tens of milliseconds after a call (about 40 ms of CPU here) and would take a
+   core from whichever runner comes next. Each block then starts with one untimed
+   call (the previous runner has just filled the caches), and the order of the
+   runners rotates from round to round, so no row always follows the same neighbour.
+   A block is at least ``repeats / rounds`` calls and at least ``min_block_s`` long.
+   Median and p95 over all timed calls; throughput = batch / median.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import time
@@ -45,6 +49,11 @@ class BenchConfig:
         warmup: untimed calls after the first one.
         rounds: the timed calls are split into this many interleaved blocks.
         seed: seed of the random uint8 input.
+        settle_s: pause after each block, so the previous runner's spinning threads go
+            idle before the next runner is timed.
+        min_block_s: a block goes on past its share of ``repeats`` until it has run this
+            long, so a model that answers in microseconds gets thousands of samples
+            (its call times are bimodal here: a median of 50 moved by 30%).
     """
 
     batch_sizes: tuple[int, ...] = (1, 8, 32)
@@ -52,6 +61,8 @@ class BenchConfig:
     warmup: int = 5
     rounds: int = 5
     seed: int = 0
+    settle_s: float = 0.1
+    min_block_s: float = 0.05
 
 
 @dataclass
@@ -169,10 +180,14 @@ def _time_batch(runners: dict[str, Runner], rows: dict[str, Row], batch: np.ndar
         for name in names[shift:] + names[:shift]:
             x, call, times = prepared[name], runners[name].call, rows[name]._times
             call(x)  # untimed: this runner's caches and threads back in place
-            for _ in range(block):
+            deadline = time.perf_counter() + config.min_block_s
+            for count in itertools.count():
                 started = time.perf_counter()
+                if count >= block and started >= deadline:
+                    break
                 call(x)
                 times.append(time.perf_counter() - started)
+            time.sleep(config.settle_s)
 
 
 def _summarise(row: Row) -> None:

@@ -31,7 +31,7 @@ def format_table(rows: Sequence[Row]) -> str:
     """One line per row; an unsupported row shows its reason instead of figures."""
     header = (
         f"{'variant':<7} {'provider':<8} {'runner':<15} {'batch':>5} {'median ms':>10} {'p95 ms':>9} "
-        f"{'img/s':>9} {'first ms':>9} {'load s':>7} {'peak MiB':>9} {'+MiB':>7}"
+        f"{'img/s':>9} {'calls':>6} {'first ms':>9} {'load s':>7} {'peak MiB':>9} {'+MiB':>7}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -42,7 +42,7 @@ def format_table(rows: Sequence[Row]) -> str:
         lines.append(
             head
             + f"{_cell(r.median_ms, '.3f'):>10} {_cell(r.p95_ms, '.3f'):>9} {_cell(r.throughput, '.1f'):>9} "
-            f"{_cell(r.first_ms, '.2f'):>9} {_cell(r.load_s, '.3f'):>7} {_cell(r.peak_mib, '.1f'):>9} "
+            f"{r.samples:>6} {_cell(r.first_ms, '.2f'):>9} {_cell(r.load_s, '.3f'):>7} {_cell(r.peak_mib, '.1f'):>9} "
             f"{_cell(r.added_mib, '+.1f'):>7}"
         )
     return "\n".join(lines)
