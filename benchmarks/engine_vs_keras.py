@@ -1,14 +1,15 @@
 """The README's benchmark tables: `cnnport bench` on the demo model and on mobilenet_v2.
 
 Builds both models first (see bench_models.py: LeNet-5 trained on digits, and
-MobileNetV2 weights=None at 224x224), then runs ``cnnport bench`` on each with every
-runner (Engine, bare session.run, Keras tf.function, Keras predict, OpenCV DNN) and
-every variant, and checks the issue's targets on the ratios of that same run.
+MobileNetV2 weights=None trained on digits at 224x224), then runs ``cnnport bench`` on
+each with every runner (Engine, bare session.run, Keras tf.function, Keras predict,
+OpenCV DNN) and every variant, and checks the issue's targets on the ratios of that
+same run.
 
     python benchmarks/engine_vs_keras.py [--cache DIR] [--repeats 50] [--json-dir DIR]
 
-Without --cache the models are built into a temporary folder (about 3 minutes on 2
-cores); with it they are built once and reused.
+Without --cache the models are built into a temporary folder (about 9 minutes on 2
+cores, mostly training mobilenet_v2); with it they are built once and reused.
 """
 
 from __future__ import annotations

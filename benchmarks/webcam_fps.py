@@ -10,10 +10,10 @@
 Target: the app reaches at least 0.8 x the slower of decode-only and engine-only,
 i.e. the pipeline adds little beyond its slowest stage. Medians over --repeats.
 
-    python benchmarks/webcam_fps.py [--model model.onnx] [--frames 300] [--repeats 3]
+    python benchmarks/webcam_fps.py [--model model.onnx] [--cache DIR] [--frames 300] [--repeats 3]
 
-Without --model it builds the LeNet-5-shaped ONNX of benchmarks/startup.py (random
-weights, 32x32 gray, 10 classes), so it runs before any model has been trained.
+Without --model it uses the default demo model: LeNet-5 trained on digits and exported
+by bench_models.py (about a minute to build; reused from --cache).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from startup import lenet_onnx
+from bench_models import digits_lenet
 
 from cnnport.apps.benchmark.report import cpu_name
 from cnnport.apps.webcam import WebcamApp, WebcamConfig
@@ -84,7 +84,8 @@ def app_fps(engine: Engine, video: Path, folder: Path, save: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="an .onnx with a card (default: generated LeNet-5)")
+    parser.add_argument("--model", default=None, help="an .onnx with a card (default: the demo's LeNet-5)")
+    parser.add_argument("--cache", default=None, help="folder to build the default model into and reuse")
     parser.add_argument("--frames", type=int, default=300, help="frames in the generated 640x480 video")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; medians reported")
     args = parser.parse_args()
@@ -92,7 +93,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        model = Path(args.model) if args.model else lenet_onnx(folder / "lenet.onnx")
+        model = Path(args.model) if args.model else digits_lenet(Path(args.cache or tmp))
         video = make_video(folder / "clip.avi", args.frames)
         capture = cv2.VideoCapture(str(video))
         frames = [capture.read()[1] for _ in range(min(args.frames, 100))]
