@@ -12,8 +12,9 @@ So the weights leave the graph while the optimizers run: after tf2onnx has mappe
 TensorFlow ops (its handlers may rewrite a weight, e.g. transpose a conv kernel to
 OIHW, so that must happen first), every large constant of rank >= 2 becomes a graph
 input of the same name, dtype and shape; the optimizers only see a tensor they cannot
-fold (they never fold conv or dense weights anyway); afterwards the values go back as
-initializers under the same names, byte for byte. One-dimensional constants (biases,
+fold; afterwards the values go back as initializers under the same names, byte for
+byte. What tf2onnx would have folded (a depthwise kernel's Reshape -> Transpose) is
+folded after that by export.graphopt.fold_weight_layout. One-dimensional constants (biases,
 batch-norm scales) stay in the graph, because the transpose optimizer rewrites them
 when it pushes an NCHW transpose through a Mul or Add.
 
