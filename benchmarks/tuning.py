@@ -1,8 +1,10 @@
 """Try, measure, keep what wins: onnxruntime settings for the exported models on this CPU.
 
-Each experiment compares its candidates side by side in one process, in interleaved
-blocks (noise from other programs hits every candidate alike); medians of batch-1
-latency in ms, and the ratio to the first candidate (the Engine's current setting).
+Each experiment compares its candidates side by side in one process, timed the way
+`cnnport bench` times its rows (interleaved blocks in rotating order, so noise from
+other programs hits every candidate alike, and a pause after each block so one
+session's spinning threads do not slow the next); medians of latency in ms, and the
+ratio to the first candidate (the Engine's current setting).
 
 - graph optimization level: disabled, basic, extended, all (the Engine uses all);
 - intra-op threads 1 / 2 / default, with spinning on and off;
@@ -21,7 +23,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,8 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import digits_lenet, digits_mobilenet_v2, keras_path
+
+from cnnport.apps.benchmark import BenchConfig, Runner, time_interleaved
 
 Call = Callable[[], object]
 
@@ -69,25 +72,26 @@ def iobinding_runner(sess, x: np.ndarray) -> Call:
     return call
 
 
-def compare(title: str, candidates: dict[str, Call], repeats: int, rounds: int = 5) -> None:
-    """Times the candidates in interleaved blocks and prints medians and ratios."""
+def compare(title: str, candidates: dict[str, Call], repeats: int) -> None:
+    """Times the candidates as `cnnport bench` times its rows (interleaved blocks, rotating
+    order, a pause after each block for spinning threads) and prints medians and ratios."""
+    first = next(iter(candidates))
+    # The first candidate timed a second time: how far two runs of the same thing
+    # differ in this experiment. A ratio inside that spread is not a finding.
+    candidates = {**candidates, f"(control: {first}, again)": candidates[first]}
     for call in candidates.values():
         for _ in range(3):
             call()
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    block = max(1, repeats // rounds)
-    for _ in range(rounds):
-        for name, call in candidates.items():
-            for _ in range(block):
-                started = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - started)
+    runners = {name: Runner(lambda _x, call=call: call()) for name, call in candidates.items()}
+    times = time_interleaved(runners, None, BenchConfig(repeats=repeats))
     medians = {name: statistics.median(t) * 1000 for name, t in times.items()}
     base = next(iter(medians.values()))
     print(f"\n{title}")
     for name, value in medians.items():
         p95 = float(np.percentile(np.array(times[name]) * 1000, 95))
-        print(f"  {name:<44} median {value:8.3f} ms  p95 {p95:8.3f} ms  x{value / base:5.2f}")
+        print(
+            f"  {name:<44} median {value:8.3f} ms  p95 {p95:8.3f} ms  calls {len(times[name]):>5}  x{value / base:5.2f}"
+        )
 
 
 def convert_variant(onnx_path: Path, folder: Path, dtype: str, nchw: bool) -> Path:

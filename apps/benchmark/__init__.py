@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from .measure import BenchConfig, Row, bench_rows, memory_method, random_batch
+from .measure import BenchConfig, Row, bench_rows, memory_method, random_batch, time_interleaved
 from .report import format_ratios, format_table, machine_info, ratios, to_json
 from .runners import KERAS_RUNNERS, RUNNERS, Runner, Target, UnsupportedError
 
@@ -27,5 +27,6 @@ __all__ = [
     "memory_method",
     "random_batch",
     "ratios",
+    "time_interleaved",
     "to_json",
 ]

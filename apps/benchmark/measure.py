@@ -31,12 +31,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .runners import RUNNERS, Runner, Target, UnsupportedError
 
-__all__ = ["BenchConfig", "Row", "bench_rows", "memory_method", "random_batch"]
+__all__ = ["BenchConfig", "Row", "bench_rows", "memory_method", "random_batch", "time_interleaved"]
 
 
 @dataclass(frozen=True)
@@ -171,14 +172,17 @@ def _prepare_runner(
     return runner, rows
 
 
-def _time_batch(runners: dict[str, Runner], rows: dict[str, Row], batch: np.ndarray, config: BenchConfig):
+def time_interleaved(runners: dict[str, Runner], batch: Any, config: BenchConfig) -> dict[str, list[float]]:
+    """Seconds of each timed call of each runner on ``batch``, taken as the module docstring
+    says: rounds of blocks, rotating order, an untimed call first, a pause after each."""
     prepared = {name: runner.prepare(batch) for name, runner in runners.items()}
     block = max(1, math.ceil(config.repeats / config.rounds))
     names = list(runners)
+    result: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(config.rounds):
         shift = round_index % len(names) if names else 0
         for name in names[shift:] + names[:shift]:
-            x, call, times = prepared[name], runners[name].call, rows[name]._times
+            x, call, times = prepared[name], runners[name].call, result[name]
             call(x)  # untimed: this runner's caches and threads back in place
             deadline = time.perf_counter() + config.min_block_s
             for count in itertools.count():
@@ -188,6 +192,7 @@ def _time_batch(runners: dict[str, Runner], rows: dict[str, Row], batch: np.ndar
                 call(x)
                 times.append(time.perf_counter() - started)
             time.sleep(config.settle_s)
+    return result
 
 
 def _summarise(row: Row) -> None:
@@ -227,8 +232,8 @@ def bench_rows(
                 live[key] = runner
     for index, batch in enumerate(config.batch_sizes):
         by_name = {"|".join(key): runner for key, runner in live.items()}
-        row_of = {"|".join(key): rows[key][index] for key in live}
-        _time_batch(by_name, row_of, inputs[batch], config)
+        for name, times in time_interleaved(by_name, inputs[batch], config).items():
+            rows[tuple(name.split("|"))][index]._times.extend(times)
     result = [row for key in rows for row in rows[key]]
     for row in result:
         _summarise(row)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cnnport.apps.bench_cmd import variant_path
-from cnnport.apps.benchmark import BenchConfig, Target, bench_rows, ratios
+from cnnport.apps.benchmark import BenchConfig, Runner, Target, bench_rows, ratios, time_interleaved
 from cnnport.apps.cli import main
 
 FIGURES = ("median_ms", "p95_ms", "throughput", "first_ms", "load_s")
@@ -90,23 +90,18 @@ def test_missing_model_is_a_user_error(tmp_path, capsys):
 
 
 def test_timing_rounds_rotate_the_runners_and_start_each_block_untimed():
-    from cnnport.apps.benchmark.measure import Row, Runner, _time_batch
-
     calls: list[str] = []
     runners = {name: Runner(lambda x, name=name: calls.append(name)) for name in "abc"}
-    rows = {name: Row("fp32", "cpu", name, 1) for name in "abc"}
-    _time_batch(runners, rows, None, BenchConfig((1,), repeats=6, rounds=3, settle_s=0.0, min_block_s=0.0))
+    config = BenchConfig((1,), repeats=6, rounds=3, settle_s=0.0, min_block_s=0.0)
+    times = time_interleaved(runners, None, config)
     blocks = [calls[i : i + 3] for i in range(0, len(calls), 3)]  # 1 untimed + 2 timed calls each
     assert all(len(set(block)) == 1 for block in blocks)
     assert [block[0] for block in blocks] == list("abcbcacab")
-    assert all(len(row._times) == 6 for row in rows.values())  # the untimed call is not a sample
+    assert {name: len(t) for name, t in times.items()} == {"a": 6, "b": 6, "c": 6}  # untimed call: no sample
 
 
 def test_a_fast_runner_is_timed_for_at_least_min_block_s():
-    from cnnport.apps.benchmark.measure import Row, Runner, _time_batch
-
-    rows = {"fast": Row("fp32", "cpu", "fast", 1)}
     config = BenchConfig((1,), repeats=2, rounds=1, settle_s=0.0, min_block_s=0.02)
-    _time_batch({"fast": Runner(lambda x: None)}, rows, None, config)
-    assert len(rows["fast"]._times) > 100  # a no-op call for 20 ms, not just the 2 repeats
-    assert sum(rows["fast"]._times) < 0.02
+    times = time_interleaved({"fast": Runner(lambda x: None)}, None, config)["fast"]
+    assert len(times) > 100  # a no-op call for 20 ms, not just the 2 repeats
+    assert sum(times) < 0.02
