@@ -10,7 +10,8 @@ Only data-movement ops are folded, so the values are bit-identical.
 ``hoist_input_layout``: tf2onnx turns the NHWC image into the NCHW that ONNX convolutions
 take with a Transpose (a Reshape when there is one channel) *after* the uint8 -> float
 Cast and the Rescaling layer's scalar Mul/Add. Moving it to the graph input, before the
-Cast, gives onnxruntime a plain Cast -> Mul -> Conv chain: LeNet-5 on digits went from
+Cast (before the Mul/Add of a float32-input graph), gives onnxruntime a plain
+Cast -> Mul -> Conv chain: LeNet-5 on digits went from
 0.048 to 0.032 ms a call on this CPU (control: 0.048); it is exact because a scalar
 Mul/Add does not care about the layout, and the Cast is element-wise.
 
@@ -93,7 +94,7 @@ def _scalar_initializer(graph: Any, name: str) -> bool:
 
 
 def hoist_input_layout(proto: Any) -> Any:
-    """Moves the NHWC -> NCHW Transpose/Reshape from after the input's Cast and scalar
+    """Moves the NHWC -> NCHW Transpose/Reshape from after the input's Cast and/or scalar
     Mul/Add/Sub/Div to the input itself. Leaves any other graph as it is."""
     graph = proto.graph
     if len(graph.input) != 1:
@@ -109,26 +110,23 @@ def hoist_input_layout(proto: Any) -> Any:
         return found[0] if len(found) == 1 and name not in graph_outputs else None
 
     start = graph.input[0].name
-    cast = only_consumer(start)
-    if cast is None or cast.op_type != "Cast":
-        return proto
-    chain = [cast]
-    node = only_consumer(cast.output[0])
-    while (
-        node is not None
-        and node.op_type in _SCALAR_ELEMENTWISE
-        and _other_operand_is_scalar(graph, node, chain[-1])
+    chain: list[Any] = []
+    flowing = start
+    node = only_consumer(start)
+    while node is not None and (
+        (node.op_type == "Cast" and not chain) or _scalar_elementwise(graph, node, flowing)
     ):
         chain.append(node)
-        node = only_consumer(node.output[0])
-    if node is None or node.op_type not in _LAYOUT or node.input[0] != chain[-1].output[0]:
+        flowing = node.output[0]
+        node = only_consumer(flowing)
+    if not chain or node is None or node.op_type not in _LAYOUT or node.input[0] != flowing:
         return proto
     layout = node
     # input -> layout -> chain[0] ... chain[-1] -> (layout's old consumers)
     old_layout_out = layout.output[0]
     layout.input[0] = start
     layout.output[0] = f"{start}__layout"
-    chain[0].input[0] = layout.output[0]
+    chain[0].input[list(chain[0].input).index(start)] = layout.output[0]
     moved = {n.output[0] for n in chain}  # their recorded NHWC shapes no longer hold
     for info in [v for v in graph.value_info if v.name in moved]:
         graph.value_info.remove(info)
@@ -142,6 +140,9 @@ def hoist_input_layout(proto: Any) -> Any:
     return proto
 
 
-def _other_operand_is_scalar(graph: Any, node: Any, previous: Any) -> bool:
-    others = [name for name in node.input if name != previous.output[0]]
-    return len(others) == 1 and _scalar_initializer(graph, others[0])
+def _scalar_elementwise(graph: Any, node: Any, flowing: str) -> bool:
+    """``node`` is Mul/Add/Sub/Div of ``flowing`` and a one-element initializer."""
+    if node.op_type not in _SCALAR_ELEMENTWISE or len(node.input) != 2 or flowing not in node.input:
+        return False
+    other = node.input[1] if node.input[0] == flowing else node.input[0]
+    return other != flowing and _scalar_initializer(graph, other)

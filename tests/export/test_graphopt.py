@@ -13,11 +13,11 @@ from cnnport.export.graphopt import fold_weight_layout, hoist_input_layout
 RNG = np.random.default_rng(0)
 
 
-def _model(nodes, initializers, channels=3, out_channels=2):
+def _model(nodes, initializers, channels=3, out_channels=2, input_type=TensorProto.UINT8):
     graph = helper.make_graph(
         nodes,
         "g",
-        [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", 6, 6, channels])],
+        [helper.make_tensor_value_info("image", input_type, ["N", 6, 6, channels])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", out_channels, 4, 4])],
         [numpy_helper.from_array(np.asarray(v), k) for k, v in initializers.items()],
     )
@@ -63,6 +63,28 @@ def test_input_layout_moves_before_the_cast_and_gives_the_same_bits(layout, chan
     ops = [(n.op_type, list(n.input)[:1]) for n in rewritten.graph.node]
     assert ops[0] == (layout.op_type, ["image"])
     assert [op for op, _ in ops] == [layout.op_type, "Cast", "Mul", "Add", "Conv"]
+    np.testing.assert_array_equal(_run(rewritten, x), expected)
+
+
+def test_a_float_input_graph_moves_its_layout_before_the_scalar_ops():
+    # float32 input: no Cast; the flowing tensor is the Mul's second operand here.
+    nodes = [
+        helper.make_node("Mul", ["scale", "image"], ["m"]),
+        helper.make_node("Sub", ["m", "offset"], ["a"]),
+        TRANSPOSE,
+        helper.make_node("Conv", ["nchw", "w"], ["out"], kernel_shape=[3, 3]),
+    ]
+    weights = {
+        "scale": np.float32(1 / 127.5),
+        "offset": np.float32(1.0),
+        "w": RNG.normal(size=(2, 3, 3, 3)).astype(np.float32),
+    }
+    model = _model(nodes, weights, input_type=TensorProto.FLOAT)
+    x = RNG.integers(0, 256, (2, 6, 6, 3)).astype(np.float32)
+    expected = _run(model, x)
+    rewritten = hoist_input_layout(onnx.load_from_string(model.SerializeToString()))
+    onnx.checker.check_model(rewritten, full_check=True)
+    assert [n.op_type for n in rewritten.graph.node] == ["Transpose", "Mul", "Sub", "Conv"]
     np.testing.assert_array_equal(_run(rewritten, x), expected)
 
 
