@@ -41,7 +41,8 @@ def fold_weight_layout(proto: Any) -> Any:
     from onnx.reference import ReferenceEvaluator
 
     graph = proto.graph
-    values = {init.name: init for init in graph.initializer}
+    overridable = {i.name for i in graph.input}  # an initializer that is also an input can be fed
+    values = {init.name: init for init in graph.initializer if init.name not in overridable}
     graph_outputs = {o.name for o in graph.output}
     opsets = list(proto.opset_import)
     folded = 0
@@ -78,8 +79,22 @@ def fold_weight_layout(proto: Any) -> Any:
     return proto
 
 
+def _subgraph_names(graph: Any) -> set[str]:
+    """Every tensor name the subgraphs of ``graph``'s nodes (If, Loop, Scan) mention."""
+    from onnx import AttributeProto
+
+    names: set[str] = set()
+    for node in graph.node:
+        for attribute in node.attribute:
+            bodies = [attribute.g] if attribute.type == AttributeProto.GRAPH else list(attribute.graphs)
+            for body in bodies:
+                names |= {name for inner in body.node for name in inner.input} | _subgraph_names(body)
+    return names
+
+
 def _drop_unused_initializers(graph: Any) -> None:
     used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    used |= _subgraph_names(graph)
     for init in [i for i in graph.initializer if i.name not in used]:
         graph.initializer.remove(init)
 
@@ -103,11 +118,11 @@ def hoist_input_layout(proto: Any) -> Any:
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    graph_outputs = {o.name for o in graph.output}
+    elsewhere = {o.name for o in graph.output} | _subgraph_names(graph)
 
     def only_consumer(name: str) -> Any | None:
         found = consumers.get(name, [])
-        return found[0] if len(found) == 1 and name not in graph_outputs else None
+        return found[0] if len(found) == 1 and name not in elsewhere else None
 
     start = graph.input[0].name
     chain: list[Any] = []

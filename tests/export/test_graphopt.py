@@ -125,3 +125,17 @@ def test_weight_reshape_and_transpose_are_folded_exactly():
     assert set(weights) == {"k2"}  # the kernel and its shape are gone with their nodes
     np.testing.assert_array_equal(weights["k2"], kernel.reshape(3, 3, 3, 1).transpose(2, 3, 0, 1))
     np.testing.assert_array_equal(_run(folded, x), expected)
+
+
+def test_an_initializer_that_can_be_fed_is_not_folded():
+    # IR 3 style: an initializer listed as a graph input is only a default value.
+    nodes = [
+        helper.make_node("Cast", ["image"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Transpose", ["kernel"], ["k"], perm=[0, 1, 2, 3]),
+        helper.make_node("Conv", ["nchw", "k"], ["out"], kernel_shape=[3, 3]),
+    ]
+    model = _model(nodes, {"kernel": RNG.normal(size=(2, 3, 3, 3)).astype(np.float32)})
+    model.graph.input.append(helper.make_tensor_value_info("kernel", TensorProto.FLOAT, [2, 3, 3, 3]))
+    folded = fold_weight_layout(model)
+    assert [n.op_type for n in folded.graph.node] == ["Cast", "Transpose", "Transpose", "Conv"]
