@@ -46,6 +46,7 @@ def fold_weight_layout(proto: Any) -> Any:
     graph_outputs = {o.name for o in graph.output}
     opsets = list(proto.opset_import)
     folded = 0
+    consumed: set[str] = set()
     for node in list(graph.node):
         inputs = [name for name in node.input if name]
         if (
@@ -67,6 +68,7 @@ def fold_weight_layout(proto: Any) -> Any:
             opset_imports=opsets,
         )
         results = ReferenceEvaluator(single).run(None, {})
+        consumed.update(inputs)
         graph.node.remove(node)
         for name, value in zip(node.output, results, strict=True):
             tensor = numpy_helper.from_array(np.asarray(value), name)
@@ -74,7 +76,7 @@ def fold_weight_layout(proto: Any) -> Any:
             values[name] = tensor
         folded += 1
     if folded:
-        _drop_unused_initializers(graph)
+        _drop_unused_initializers(graph, consumed)
         logger.debug("folded %d weight layout node(s)", folded)
     return proto
 
@@ -92,10 +94,11 @@ def _subgraph_names(graph: Any) -> set[str]:
     return names
 
 
-def _drop_unused_initializers(graph: Any) -> None:
+def _drop_unused_initializers(graph: Any, candidates: set[str]) -> None:
+    """Removes the ``candidates`` (initializers folded nodes read) nothing reads any more."""
     used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
-    used |= _subgraph_names(graph)
-    for init in [i for i in graph.initializer if i.name not in used]:
+    used |= _subgraph_names(graph) | {i.name for i in graph.input}
+    for init in [i for i in graph.initializer if i.name in candidates and i.name not in used]:
         graph.initializer.remove(init)
 
 
@@ -104,7 +107,8 @@ def _scalar_initializer(graph: Any, name: str) -> bool:
 
     for init in graph.initializer:
         if init.name == name:
-            return numpy_helper.to_array(init).size == 1
+            # Rank 0 only: a [1, 1, 1, 1] constant would also broadcast the result's rank.
+            return len(init.dims) == 0 and numpy_helper.to_array(init).size == 1
     return False
 
 
@@ -136,11 +140,14 @@ def hoist_input_layout(proto: Any) -> Any:
         node = only_consumer(flowing)
     if not chain or node is None or node.op_type not in _LAYOUT or node.input[0] != flowing:
         return proto
+    initializers = {init.name for init in graph.initializer}
+    if not all(name in initializers for name in node.input[1:]):
+        return proto  # a Reshape shape made by a node could come after chain[0]: keep the order simple
     layout = node
     # input -> layout -> chain[0] ... chain[-1] -> (layout's old consumers)
     old_layout_out = layout.output[0]
     layout.input[0] = start
-    layout.output[0] = f"{start}__layout"
+    layout.output[0] = _free_name(graph, f"{start}__layout")
     chain[0].input[list(chain[0].input).index(start)] = layout.output[0]
     moved = {n.output[0] for n in chain}  # their recorded NHWC shapes no longer hold
     for info in [v for v in graph.value_info if v.name in moved]:
@@ -153,6 +160,18 @@ def hoist_input_layout(proto: Any) -> Any:
     graph.node.extend(nodes)
     logger.debug("moved input %s before %s", layout.op_type, [n.op_type for n in chain])
     return proto
+
+
+def _free_name(graph: Any, wanted: str) -> str:
+    taken = {name for node in graph.node for name in (*node.input, *node.output)}
+    taken |= (
+        {i.name for i in graph.input} | {i.name for i in graph.initializer} | {o.name for o in graph.output}
+    )
+    name, count = wanted, 0
+    while name in taken:
+        count += 1
+        name = f"{wanted}_{count}"
+    return name
 
 
 def _scalar_elementwise(graph: Any, node: Any, flowing: str) -> bool:

@@ -139,3 +139,48 @@ def test_an_initializer_that_can_be_fed_is_not_folded():
     model.graph.input.append(helper.make_tensor_value_info("kernel", TensorProto.FLOAT, [2, 3, 3, 3]))
     folded = fold_weight_layout(model)
     assert [n.op_type for n in folded.graph.node] == ["Cast", "Transpose", "Transpose", "Conv"]
+
+
+def test_a_one_element_constant_of_higher_rank_keeps_the_graph_as_it_is():
+    # Mul by a [1, 1, 1, 1] constant also broadcasts the rank: after the move the
+    # result would gain axes.
+    model = _input_chain(np.full((1, 1, 1, 1), 1 / 255, np.float32), TRANSPOSE)
+    before = model.SerializeToString()
+    assert hoist_input_layout(model).SerializeToString() == before
+
+
+def test_a_reshape_shape_made_by_a_node_keeps_the_graph_as_it_is():
+    model = _input_chain(1 / 255, RESHAPE, channels=1)
+    shape = helper.make_node(
+        "Constant", [], ["shape"], value=numpy_helper.from_array(np.array([-1, 1, 6, 6], np.int64))
+    )
+    model.graph.initializer.remove(next(i for i in model.graph.initializer if i.name == "shape"))
+    model.graph.node.insert(3, shape)  # after the Cast: moving the Reshape first would break the order
+    before = model.SerializeToString()
+    assert hoist_input_layout(model).SerializeToString() == before
+
+
+def test_the_moved_node_gets_a_name_nobody_uses():
+    model = _input_chain(1 / 255, TRANSPOSE)
+    for node in model.graph.node:  # the Cast's output takes the name the rewrite would pick
+        node.input[:] = ["image__layout" if n == "c" else n for n in node.input]
+        node.output[:] = ["image__layout" if n == "c" else n for n in node.output]
+    x = RNG.integers(0, 256, (2, 6, 6, 3), dtype=np.uint8)
+    expected = _run(model, x)
+    rewritten = hoist_input_layout(model)
+    onnx.checker.check_model(rewritten, full_check=True)
+    assert rewritten.graph.node[0].output[0] == "image__layout_1"
+    np.testing.assert_array_equal(_run(rewritten, x), expected)
+
+
+def test_fold_keeps_initializers_it_did_not_touch():
+    nodes = [
+        helper.make_node("Cast", ["image"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Transpose", ["kernel"], ["k"], perm=[0, 1, 2, 3]),
+        helper.make_node("Conv", ["nchw", "k"], ["out"], kernel_shape=[3, 3]),
+    ]
+    kernel = RNG.normal(size=(2, 3, 3, 3)).astype(np.float32)
+    model = _model(nodes, {"kernel": kernel, "spare": np.float32(1.0)})
+    folded = fold_weight_layout(model)
+    assert {i.name for i in folded.graph.initializer} == {"k", "spare"}  # kernel went with its node
