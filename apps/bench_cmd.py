@@ -93,7 +93,7 @@ class Bench(Command):
             "--repeats",
             type=int,
             default=50,
-            help="at least this many timed calls per row (a fast model gets more: each of the 5 interleaved blocks runs at least 50 ms)",
+            help="at least this many timed calls per row (a fast model gets more: each interleaved block, up to 5, runs at least 50 ms)",
         )
         parser.add_argument("--warmup", type=int, default=5, help="untimed calls per row after the first one")
         parser.add_argument(

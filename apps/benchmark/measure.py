@@ -17,7 +17,8 @@ How the figures are taken (all in one process, so the rows can be compared):
    for tens of milliseconds after a call (about 40 ms of CPU here) and would take a
    core from whichever runner comes next. Each block then starts with one untimed
    call (the previous runner has just filled the caches), and the order of the
-   runners rotates from round to round, so no row always follows the same neighbour.
+   runners rotates from round to round and is reversed every other round, so no row
+   always follows the same neighbour.
    A block is at least ``repeats / rounds`` calls and at least ``min_block_s`` long.
    Median and p95 over all timed calls; throughput = batch / median.
 """
@@ -172,16 +173,19 @@ def _prepare_runner(
     return runner, rows
 
 
-def time_interleaved(runners: dict[str, Runner], batch: Any, config: BenchConfig) -> dict[str, list[float]]:
+def time_interleaved(runners: dict[Any, Runner], batch: Any, config: BenchConfig) -> dict[Any, list[float]]:
     """Seconds of each timed call of each runner on ``batch``, taken as the module docstring
     says: rounds of blocks, rotating order, an untimed call first, a pause after each."""
     prepared = {name: runner.prepare(batch) for name, runner in runners.items()}
     block = max(1, math.ceil(config.repeats / config.rounds))
     names = list(runners)
-    result: dict[str, list[float]] = {name: [] for name in names}
+    result: dict[Any, list[float]] = {name: [] for name in names}
     for round_index in range(config.rounds):
         shift = round_index % len(names) if names else 0
-        for name in names[shift:] + names[:shift]:
+        order = names[shift:] + names[:shift]
+        if round_index % 2:
+            order.reverse()  # so a runner does not always follow the same neighbour
+        for name in order:
             x, call, times = prepared[name], runners[name].call, result[name]
             call(x)  # untimed: this runner's caches and threads back in place
             deadline = time.perf_counter() + config.min_block_s
@@ -231,9 +235,8 @@ def bench_rows(
             if runner is not None:
                 live[key] = runner
     for index, batch in enumerate(config.batch_sizes):
-        by_name = {"|".join(key): runner for key, runner in live.items()}
-        for name, times in time_interleaved(by_name, inputs[batch], config).items():
-            rows[tuple(name.split("|"))][index]._times.extend(times)
+        for key, times in time_interleaved(live, inputs[batch], config).items():
+            rows[key][index]._times.extend(times)
     result = [row for key in rows for row in rows[key]]
     for row in result:
         _summarise(row)

@@ -96,7 +96,7 @@ def test_timing_rounds_rotate_the_runners_and_start_each_block_untimed():
     times = time_interleaved(runners, None, config)
     blocks = [calls[i : i + 3] for i in range(0, len(calls), 3)]  # 1 untimed + 2 timed calls each
     assert all(len(set(block)) == 1 for block in blocks)
-    assert [block[0] for block in blocks] == list("abcbcacab")
+    assert [block[0] for block in blocks] == list("abcacbcab")  # rotated, reversed on odd rounds
     assert {name: len(t) for name, t in times.items()} == {"a": 6, "b": 6, "c": 6}  # untimed call: no sample
 
 
