@@ -127,15 +127,21 @@ def test_weight_reshape_and_transpose_are_folded_exactly():
     np.testing.assert_array_equal(_run(folded, x), expected)
 
 
-def test_an_initializer_that_can_be_fed_is_not_folded():
-    # IR 3 style: an initializer listed as a graph input is only a default value.
+def _kernel_transpose_model(**extra_initializers):
+    """image -> Cast -> Transpose -> Conv, whose kernel goes through a Transpose of its own."""
     nodes = [
         helper.make_node("Cast", ["image"], ["x"], to=TensorProto.FLOAT),
         helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]),
         helper.make_node("Transpose", ["kernel"], ["k"], perm=[0, 1, 2, 3]),
         helper.make_node("Conv", ["nchw", "k"], ["out"], kernel_shape=[3, 3]),
     ]
-    model = _model(nodes, {"kernel": RNG.normal(size=(2, 3, 3, 3)).astype(np.float32)})
+    kernel = RNG.normal(size=(2, 3, 3, 3)).astype(np.float32)
+    return _model(nodes, {"kernel": kernel, **extra_initializers})
+
+
+def test_an_initializer_that_can_be_fed_is_not_folded():
+    # IR 3 style: an initializer listed as a graph input is only a default value.
+    model = _kernel_transpose_model()
     model.graph.input.append(helper.make_tensor_value_info("kernel", TensorProto.FLOAT, [2, 3, 3, 3]))
     folded = fold_weight_layout(model)
     assert [n.op_type for n in folded.graph.node] == ["Cast", "Transpose", "Transpose", "Conv"]
@@ -174,13 +180,6 @@ def test_the_moved_node_gets_a_name_nobody_uses():
 
 
 def test_fold_keeps_initializers_it_did_not_touch():
-    nodes = [
-        helper.make_node("Cast", ["image"], ["x"], to=TensorProto.FLOAT),
-        helper.make_node("Transpose", ["x"], ["nchw"], perm=[0, 3, 1, 2]),
-        helper.make_node("Transpose", ["kernel"], ["k"], perm=[0, 1, 2, 3]),
-        helper.make_node("Conv", ["nchw", "k"], ["out"], kernel_shape=[3, 3]),
-    ]
-    kernel = RNG.normal(size=(2, 3, 3, 3)).astype(np.float32)
-    model = _model(nodes, {"kernel": kernel, "spare": np.float32(1.0)})
+    model = _kernel_transpose_model(spare=np.float32(1.0))
     folded = fold_weight_layout(model)
     assert {i.name for i in folded.graph.initializer} == {"k", "spare"}  # kernel went with its node
