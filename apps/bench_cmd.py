@@ -93,7 +93,14 @@ class Bench(Command):
             "--repeats",
             type=int,
             default=50,
-            help="at least this many timed calls per row (a fast model gets more: each interleaved block, up to 5, runs at least 50 ms)",
+            help="at least this many timed calls per row (a fast model gets more: each interleaved block runs at least 50 ms)",
+        )
+        parser.add_argument(
+            "--rounds",
+            type=int,
+            default=5,
+            help="interleaved rounds the timed calls are split into (more rounds spread bursts of other load "
+            "evenly over the rows; each block is followed by a 0.1 s pause)",
         )
         parser.add_argument("--warmup", type=int, default=5, help="untimed calls per row after the first one")
         parser.add_argument(
@@ -125,10 +132,10 @@ class Bench(Command):
         model = Path(args.model)
         if not model.is_file():
             raise InputError(f"model file not found: {args.model!r}")
-        if args.repeats < 1 or args.warmup < 0:
-            raise InputError("--repeats must be at least 1 and --warmup at least 0")
+        if args.repeats < 1 or args.warmup < 0 or args.rounds < 1:
+            raise InputError("--repeats and --rounds must be at least 1 and --warmup at least 0")
         config = BenchConfig(batch_sizes=_int_list(args.batch_sizes, "--batch-sizes"), repeats=args.repeats,
-                             warmup=args.warmup, rounds=min(5, args.repeats))  # fmt: skip
+                             warmup=args.warmup, rounds=min(args.rounds, args.repeats))  # fmt: skip
         runners = _names(args.runners, RUNNERS.names(), "--runners")
         providers = _names(args.providers or _default_providers(), ["cpu", "cuda", "tensorrt"], "--providers")
         variants = (

@@ -6,7 +6,7 @@ each with every runner (Engine, bare session.run, Keras tf.function, Keras predi
 OpenCV DNN) and every variant, and checks the issue's targets on the ratios of that
 same run.
 
-    python benchmarks/engine_vs_keras.py [--cache DIR] [--repeats 200] [--runs 3] [--json-dir DIR]
+    python benchmarks/engine_vs_keras.py [--cache DIR] [--repeats 200] [--rounds 20] [--runs 3] [--json-dir DIR]
 
 Each target is a ratio of two medians measured side by side in one bench run; the whole
 run is repeated --runs times and the summary gives the median ratio and its range, since
@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=3, help="whole bench runs; the summary gives median ratios"
     )
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds per bench run")
     parser.add_argument("--json-dir", default=None, help="write bench-MODEL-RUN.json files here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,7 +116,8 @@ def main() -> None:
                     f"--keras {keras_path(onnx_path).name} --batch-sizes {batches}"
                 )
                 argv = ["bench", str(onnx_path), "--keras", str(keras_path(onnx_path)), "--providers", "cpu",
-                        "--batch-sizes", batches, "--repeats", str(args.repeats), "--json", str(out)]  # fmt: skip
+                        "--batch-sizes", batches, "--repeats", str(args.repeats), "--rounds", str(args.rounds),
+                        "--json", str(out)]  # fmt: skip
                 if cnnport(argv) != 0:
                     raise SystemExit(f"cnnport bench failed on {onnx_path}")
                 documents[name].append(json.loads(out.read_text()))
