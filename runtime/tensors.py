@@ -23,6 +23,8 @@ def check_tensor(tensor: object, spec: InputSpec) -> np.ndarray:
     Raises:
         InputError: naming what was received and what is accepted.
     """
+    if _ready(tensor, spec):
+        return tensor  # the common case, on every Engine call: about 0.5 us instead of 0.9
     if not isinstance(tensor, np.ndarray):
         raise InputError(
             f"model input must be a numpy array of shape (N, {spec.height}, {spec.width}, "
@@ -38,6 +40,20 @@ def check_tensor(tensor: object, spec: InputSpec) -> np.ndarray:
             f"checked and converted to a contiguous {spec.dtype} array ({need / 2**30:.1f} GiB); accepted: "
             "batches that fit in memory; pass smaller batches (the engine runs them in chunks of max_batch)"
         ) from None
+
+
+def _ready(tensor: object, spec: InputSpec) -> bool:
+    """Already model input: a plain C-contiguous integer array of the model's dtype and
+    image shape, so nothing below would change or refuse it (integers hold no NaN)."""
+    return (
+        type(tensor) is np.ndarray
+        and tensor.ndim == 4
+        and tensor.shape[0] > 0
+        and tensor.shape[1:] == spec.shape
+        and tensor.dtype.kind in "ui"
+        and tensor.dtype == spec.dtype
+        and tensor.flags.c_contiguous
+    )
 
 
 def _check_shape(shape: tuple[int, ...], spec: InputSpec) -> None:
