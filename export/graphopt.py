@@ -102,22 +102,13 @@ def _drop_unused_initializers(graph: Any, candidates: set[str]) -> None:
         graph.initializer.remove(init)
 
 
-def _scalar_initializer(graph: Any, name: str) -> bool:
-    from onnx import numpy_helper
-
-    for init in graph.initializer:
-        if init.name == name:
-            # Rank 0 only: a [1, 1, 1, 1] constant would also broadcast the result's rank.
-            return len(init.dims) == 0 and numpy_helper.to_array(init).size == 1
-    return False
-
-
 def hoist_input_layout(proto: Any) -> Any:
     """Moves the NHWC -> NCHW Transpose/Reshape from after the input's Cast and/or scalar
     Mul/Add/Sub/Div to the input itself. Leaves any other graph as it is."""
     graph = proto.graph
     if len(graph.input) != 1:
         return proto
+    initializers = {init.name: init for init in graph.initializer}
     consumers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in node.input:
@@ -133,14 +124,13 @@ def hoist_input_layout(proto: Any) -> Any:
     flowing = start
     node = only_consumer(start)
     while node is not None and (
-        (node.op_type == "Cast" and not chain) or _scalar_elementwise(graph, node, flowing)
+        (node.op_type == "Cast" and not chain) or _scalar_elementwise(initializers, node, flowing)
     ):
         chain.append(node)
         flowing = node.output[0]
         node = only_consumer(flowing)
     if not chain or node is None or node.op_type not in _LAYOUT or node.input[0] != flowing:
         return proto
-    initializers = {init.name for init in graph.initializer}
     if not all(name in initializers for name in node.input[1:]):
         return proto  # a Reshape shape made by a node could come after chain[0]: keep the order simple
     layout = node
@@ -174,9 +164,10 @@ def _free_name(graph: Any, wanted: str) -> str:
     return name
 
 
-def _scalar_elementwise(graph: Any, node: Any, flowing: str) -> bool:
-    """``node`` is Mul/Add/Sub/Div of ``flowing`` and a one-element initializer."""
+def _scalar_elementwise(initializers: dict[str, Any], node: Any, flowing: str) -> bool:
+    """``node`` is Mul/Add/Sub/Div of ``flowing`` and a rank-0 initializer (a [1, 1, 1, 1]
+    one would also broadcast the result's rank, so it does not count)."""
     if node.op_type not in _SCALAR_ELEMENTWISE or len(node.input) != 2 or flowing not in node.input:
         return False
     other = node.input[1] if node.input[0] == flowing else node.input[0]
-    return other != flowing and _scalar_initializer(graph, other)
+    return other != flowing and other in initializers and len(initializers[other].dims) == 0
