@@ -25,7 +25,6 @@ How the figures are taken (all in one process, so the rows can be compared):
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 import time
@@ -188,13 +187,12 @@ def time_interleaved(runners: dict[Any, Runner], batch: Any, config: BenchConfig
         for name in order:
             x, call, times = prepared[name], runners[name].call, result[name]
             call(x)  # untimed: this runner's caches and threads back in place
-            deadline = time.perf_counter() + config.min_block_s
-            for count in itertools.count():
+            deadline, count = time.perf_counter() + config.min_block_s, 0
+            while count < block or time.perf_counter() < deadline:
                 started = time.perf_counter()
-                if count >= block and started >= deadline:
-                    break
                 call(x)
                 times.append(time.perf_counter() - started)
+                count += 1
             time.sleep(config.settle_s)
     return result
 
