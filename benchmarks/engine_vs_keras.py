@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_models import digits_lenet, digits_mobilenet_v2, keras_path
@@ -31,19 +32,23 @@ from bench_models import digits_lenet, digits_mobilenet_v2, keras_path
 from cnnport.apps.cli import main as cnnport
 from cnnport.runtime import read_card
 
+
+class Goal(NamedTuple):
+    ratio: str  # as `cnnport bench` names it
+    variant: str
+    batch: int
+    at_most: bool  # True: ratio <= limit; False: ratio >= limit
+    limit: float
+    what: str
+    models: tuple[str, ...] | None = None  # the models it is a target for (None: all)
+
+
 TARGETS = (
-    # ratio, variant, batch, direction, limit, what, models it is a target for
-    ("engine/ort", "fp32", 1, "<=", 1.10, "Engine within 10% of bare session.run, batch 1", None),
-    (
-        "keras-function/engine",
-        "fp32",
-        1,
-        ">=",
-        3.0,
-        "Engine >= 3x faster than Keras tf.function, batch 1",
-        None,
+    Goal("engine/ort", "fp32", 1, True, 1.10, "Engine within 10% of bare session.run, batch 1"),
+    Goal(
+        "keras-function/engine", "fp32", 1, False, 3.0, "Engine >= 3x faster than Keras tf.function, batch 1"
     ),
-    ("fp32/int8", "int8", 1, ">=", 1.8, "int8 >= 1.8x faster than fp32, batch 1", ("mobilenet_v2-224",)),
+    Goal("fp32/int8", "int8", 1, False, 1.8, "int8 >= 1.8x faster than fp32, batch 1", ("mobilenet_v2-224",)),
 )
 
 
@@ -56,17 +61,22 @@ def _ratio(document: dict, ratio: str, variant: str, batch: int) -> float | None
 
 def _summary(name: str, documents: list[dict], onnx_path: Path) -> list[str]:
     lines = []
-    for ratio, variant, batch, op, limit, what, only in TARGETS:
-        values = [v for v in (_ratio(d, ratio, variant, batch) for d in documents) if v is not None]
+    for goal in TARGETS:
+        values = [
+            v for v in (_ratio(d, goal.ratio, goal.variant, goal.batch) for d in documents) if v is not None
+        ]
         if not values:
             continue
         middle = statistics.median(values)
-        verdict = "MET" if (middle <= limit if op == "<=" else middle >= limit) else "MISSED"
-        if only is not None and name not in only:
+        if goal.models is not None and name not in goal.models:
             verdict = "(not a target for this model)"
+        else:
+            verdict = "MET" if (middle <= goal.limit if goal.at_most else middle >= goal.limit) else "MISSED"
         spread = ", ".join(f"{v:.2f}" for v in values)
+        sign = "<=" if goal.at_most else ">="
         lines.append(
-            f"{name}: {what}: {ratio} median {middle:.2f} over {len(values)} run(s) [{spread}] ({op} {limit}) {verdict}"
+            f"{name}: {goal.what}: {goal.ratio} median {middle:.2f} over {len(values)} run(s) [{spread}] "
+            f"({sign} {goal.limit}) {verdict}"
         )
     int8 = onnx_path.with_name(f"{onnx_path.stem}.int8.onnx")
     if int8.is_file():
