@@ -58,10 +58,10 @@ start = time.perf_counter()
 if method == "cnnport":
     from cnnport.export.convert import convert
     from cnnport.export.graphcheck import check_graph
-    from cnnport.export.graphopt import fold_weight_layout, hoist_input_layout
+    from cnnport.export.graphopt import optimize_graph
     proto = convert(model, (size, size, 3), "uint8", 17, on_phase=enter)
     enter("graphopt")
-    proto = hoist_input_layout(fold_weight_layout(proto))
+    proto = optimize_graph(proto)
     enter("check-graph")
     proto = check_graph(proto, 17)
 else:

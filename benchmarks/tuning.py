@@ -100,7 +100,7 @@ def convert_variant(onnx_path: Path, folder: Path, dtype: str, nchw: bool) -> Pa
     import tf2onnx
 
     from cnnport.export.convert import classifier_function
-    from cnnport.export.graphopt import fold_weight_layout, hoist_input_layout
+    from cnnport.export.graphopt import optimize_graph
     from cnnport.export.source import load_keras
     from cnnport.runtime import read_card
 
@@ -109,7 +109,7 @@ def convert_variant(onnx_path: Path, folder: Path, dtype: str, nchw: bool) -> Pa
     proto, _ = tf2onnx.convert.from_function(
         function, input_signature=signature, opset=17, inputs_as_nchw=["image"] if nchw else None
     )
-    proto = hoist_input_layout(fold_weight_layout(proto))  # as `cnnport export` does
+    proto = optimize_graph(proto)  # as `cnnport export` does
     out = folder / f"{onnx_path.stem}-{dtype}{'-nchw' if nchw else ''}.onnx"
     out.write_bytes(proto.SerializeToString())
     return out

@@ -16,7 +16,7 @@ Cast -> Mul -> Conv chain: LeNet-5 on digits went from
 Mul/Add does not care about the layout, and the Cast is element-wise.
 
 Example:
-    >>> proto = hoist_input_layout(fold_weight_layout(proto))  # doctest: +SKIP
+    >>> proto = optimize_graph(proto)  # both, as `cnnport export` applies them  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,13 +26,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fold_weight_layout", "hoist_input_layout"]
+__all__ = ["fold_weight_layout", "hoist_input_layout", "optimize_graph"]
 
 logger = logging.getLogger(__name__)
 
 _FOLDABLE = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Cast", "Flatten"}
 _SCALAR_ELEMENTWISE = {"Mul", "Add", "Sub", "Div"}
 _LAYOUT = {"Transpose", "Reshape"}
+
+
+def optimize_graph(proto: Any) -> Any:
+    """Both rewrites, in the order `cnnport export` applies them to a converted graph."""
+    return hoist_input_layout(fold_weight_layout(proto))
 
 
 def fold_weight_layout(proto: Any) -> Any:

@@ -19,7 +19,7 @@ from .config import ExportConfig
 from .convert import convert
 from .errors import ExportError, GraphCheckError, ParityError, VariantBudgetError
 from .graphcheck import check_graph, random_ops
-from .graphopt import fold_weight_layout, hoist_input_layout
+from .graphopt import optimize_graph
 from .parity import (
     Outputs,
     ParityReport,
@@ -143,7 +143,7 @@ def _fp32(source: SourceModel, output: Path, config: ExportConfig, data: _GateDa
 
     start = time.perf_counter()
     model = convert(source.model, source.card.input.shape, config.input_dtype, config.opset)
-    model = hoist_input_layout(fold_weight_layout(model))
+    model = optimize_graph(model)
     if config.simplify:
         model = _simplify(model)
     model = check_graph(model, config.opset)
