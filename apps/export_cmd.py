@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnport.export.heads import HEAD_CHOICES  # numpy only: the parser stays light
 from cnnport.runtime import InputError, require
 
 from .command import Command, command
+from .predict import parse_size
 
 _RUNTIME_NAMES = ("keras", "ort-cpu", "ort-cuda", "opencv")
 
@@ -69,6 +71,38 @@ class Export(Command):
         parser.add_argument(
             "--parity-limit", type=int, default=None, help="use at most this many held-out images"
         )
+        parser.add_argument(
+            "--calibration",
+            default=None,
+            metavar="DIR|FILE.npz",
+            help="int8 calibration images (a folder, flat or of class subfolders, or .npz with x); "
+            "default: the run directory's data/calibration.npz",
+        )
+        heads = parser.add_argument_group("the model's head and input (for models made outside cnnport)")
+        heads.add_argument(
+            "--head",
+            choices=HEAD_CHOICES,
+            default="auto",
+            help="what the model ends in (default: found in its graph): softmax probabilities, logits of "
+            "a softmax classifier, binary (one sigmoid or logit unit), multilabel (independent sigmoids)",
+        )
+        heads.add_argument(
+            "--threshold", type=float, default=0.5, help="multilabel: a class is present at >= this"
+        )
+        heads.add_argument(
+            "--input-size", default=None, metavar="HxW", help="fix the size of a model that takes any size"
+        )
+        heads.add_argument(
+            "--input-range",
+            default=None,
+            metavar="LOW,HIGH",
+            help="the model was trained on pixels scaled to LOW..HIGH outside it (e.g. 0,1; write "
+            "--input-range=-1,1 for a negative LOW): put that scaling into the graph",
+        )
+        heads.add_argument(
+            "--mean", default=None, metavar="M[,M,M]", help="subtract per channel, after --input-range"
+        )
+        heads.add_argument("--std", default=None, metavar="S[,S,S]", help="divide per channel, after --mean")
 
     def run(self, args: argparse.Namespace) -> int:
         _require_export_stack("cnnport export")
@@ -83,10 +117,18 @@ class Export(Command):
             int8=args.int8,
             keep_failed=args.keep_failed,
             parity_limit=args.parity_limit,
+            head=args.head,
+            threshold=args.threshold,
+            input_range=_floats(args.input_range, "--input-range", 2),
+            mean=_floats(args.mean, "--mean"),
+            std=_floats(args.std, "--std"),
         )
-        source = load_source(args.source, args.labels)
+        size = parse_size(args.input_size) if args.input_size else None
+        source = load_source(args.source, args.labels, input_size=size)
         if args.data:
             source.test = _held_out(args.data, source.card)
+        if args.calibration:
+            source.calibration = _calibration(args.calibration, source.card)
         default = Path(args.source) / "model.onnx" if Path(args.source).is_dir() else Path(args.source)
         output = Path(args.output) if args.output else default.with_suffix(".onnx")
         result = export_model(source, output, config)
@@ -96,30 +138,76 @@ class Export(Command):
         return 0
 
 
-def _held_out(data: str, card):
-    """Held-out images at model input size from an .npz (x, y) or a folder of class subfolders."""
-    from cnnport.export import LabelledImages
+def _floats(text: str | None, flag: str, count: int | None = None) -> tuple[float, ...] | None:
+    """``"0,1"`` -> (0.0, 1.0); an InputError naming ``flag`` for anything else."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or (count is not None and len(values) != count):
+        shape = "LOW,HIGH" if count == 2 else "one number, or one per channel, comma-separated"
+        raise InputError(f"{flag} must be {shape}; received {text!r}")
+    return values
 
-    path = Path(data)
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as arrays:
-            if "x" not in arrays:
-                raise InputError(f"{data!r} has no array x (images at model input size)")
-            x = arrays["x"]
-            y = arrays["y"].astype(np.int64) if "y" in arrays else np.full(len(x), -1, np.int64)
-        return LabelledImages(x, y)
-    if not path.is_dir():
-        raise InputError(f"--data must be an .npz or a folder of class subfolders; received {data!r}")
+
+def _folder_images(path: Path, card, *, labelled: bool):
+    """Images of a folder at model input size, and their class index by subfolder name (-1: none)."""
     from cnnport.runtime import preprocess
 
     from .predict import iter_images
 
     images, labels = [], []
-    for label_dir in sorted(p for p in path.iterdir() if p.is_dir()):
-        index = card.labels.index(label_dir.name) if label_dir.name in card.labels else -1
-        for image in iter_images([str(label_dir)], recursive=True):
+    folders = sorted(p for p in path.iterdir() if p.is_dir()) if labelled else [path]
+    for folder in folders:
+        index = card.labels.index(folder.name) if labelled and folder.name in card.labels else -1
+        for image in iter_images([str(folder)], recursive=True):
             images.append(preprocess(image, card.input, card.resize)[0])
             labels.append(index)
+    return images, labels
+
+
+def _calibration(data: str, card) -> np.ndarray:
+    """int8 calibration images from an .npz (x) or a folder of images (flat or class subfolders)."""
+    path = Path(data)
+    if path.suffix == ".npz" and path.is_file():
+        return _npz_images(path, card).x
+    if not path.is_dir():
+        raise InputError(f"--calibration must be a folder of images or an .npz holding x; received {data!r}")
+    images, _ = _folder_images(path, card, labelled=False)
+    return np.stack(images).astype(np.uint8)
+
+
+def _npz_images(path: Path, card):
+    from cnnport.export import LabelledImages
+
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            if "x" not in arrays:
+                raise InputError(f"{str(path)!r} has no array x (images at model input size)")
+            x = arrays["x"]
+            y = arrays["y"].astype(np.int64) if "y" in arrays else np.full(len(x), -1, np.int64)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+    if x.dtype != np.uint8 or tuple(x.shape[1:]) != card.input.shape:
+        raise InputError(
+            f"{str(path)!r} holds x of {x.dtype} {x.shape}; accepted: uint8 (N, {card.input.height}, "
+            f"{card.input.width}, {card.input.channels}), images at the model's input size"
+        )
+    return LabelledImages(x, y)
+
+
+def _held_out(data: str, card):
+    """Held-out images at model input size from an .npz (x, y) or a folder of class subfolders."""
+    from cnnport.export import LabelledImages
+
+    path = Path(data)
+    if path.suffix == ".npz" and path.is_file():
+        return _npz_images(path, card)
+    if not path.is_dir():
+        raise InputError(f"--data must be an .npz or a folder of class subfolders; received {data!r}")
+    images, labels = _folder_images(path, card, labelled=True)
     if not images:
         raise InputError(f"folder {data!r} holds no class subfolders with images")
     return LabelledImages(np.stack(images).astype(np.uint8), np.array(labels, np.int64))

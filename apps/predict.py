@@ -65,6 +65,17 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_size(text: str, flag: str = "--input-size") -> tuple[int, int]:
+    """``"224x224"`` -> (224, 224); anything else is an InputError naming ``flag``."""
+    try:
+        height, width = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"{flag} must look like 224x224 (height x width); received {text!r}") from None
+    if height < 1 or width < 1:
+        raise InputError(f"{flag} needs a positive height and width; received {text!r}")
+    return height, width
+
+
 def engine_from_args(args: argparse.Namespace, *, spinning: bool = True) -> Engine:
     labels = None
     if args.labels:
@@ -72,15 +83,7 @@ def engine_from_args(args: argparse.Namespace, *, spinning: bool = True) -> Engi
             labels = [line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip()]
         except OSError as exc:
             raise InputError(f"cannot read labels file {args.labels!r}: {exc.strerror or exc}") from None
-    size = None
-    if args.input_size:
-        try:
-            height, width = (int(x) for x in args.input_size.lower().split("x"))
-            size = (height, width)
-        except ValueError:
-            raise InputError(
-                f"--input-size must look like 224x224 (height x width); received {args.input_size!r}"
-            ) from None
+    size = parse_size(args.input_size) if args.input_size else None
     return Engine(
         args.model,
         providers=args.provider,
@@ -110,26 +113,36 @@ class Predict(Command):
             "-r", "--recursive", action="store_true", help="also look in subfolders of folders"
         )
         parser.add_argument("--batch-size", type=int, default=32, help="images sent to the model at once")
+        parser.add_argument(
+            "--threshold",
+            type=float,
+            default=None,
+            help="multi-label models: a class is present at >= this (default: the card's, 0.5)",
+        )
         add_engine_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         if args.top_k < 1 or args.batch_size < 1:
             raise InputError("--top-k and --batch-size must be at least 1")
+        if args.threshold is not None and not 0 < args.threshold < 1:
+            raise InputError(f"--threshold must be between 0 and 1; received {args.threshold}")
         engine = engine_from_args(args)
         paths = list(iter_images(args.images, args.recursive))
         failures = 0
         if not args.json:
-            print(f"{'image':<40} {'label':<16} {'score':>7}  top-{args.top_k}")
+            what = f"present (>= {args.threshold or engine.threshold:g})" if engine.multilabel else "label"
+            print(f"{'image':<40} {what:<16} {'score':>7}  top-{args.top_k}")
         for start in range(0, len(paths), args.batch_size):
-            for path, result in self._classify(engine, paths[start : start + args.batch_size], args.top_k):
+            batch = paths[start : start + args.batch_size]
+            for path, result in self._classify(engine, batch, args.top_k, args.threshold):
                 failures += isinstance(result, str)
-                _emit(path, result, args.json)
+                _emit(path, result, args.json, engine.multilabel)
         if failures:
             print(f"error: {failures} of {len(paths)} image(s) could not be read", file=sys.stderr)
         return 1 if failures else 0
 
     @staticmethod
-    def _classify(engine: Engine, paths: list[Path], top_k: int):
+    def _classify(engine: Engine, paths: list[Path], top_k: int, threshold: float | None = None):
         """Pairs of (path, Prediction) or (path, error text) for one batch."""
         tensors, ok = [], []
         results: dict[Path, object] = {}
@@ -143,13 +156,13 @@ class Predict(Command):
             import numpy as np
 
             for path, prediction in zip(
-                ok, engine.predict_tensor(np.stack(tensors), top_k=top_k), strict=True
+                ok, engine.predict_tensor(np.stack(tensors), top_k=top_k, threshold=threshold), strict=True
             ):
                 results[path] = prediction
         return [(path, results[path]) for path in paths]
 
 
-def _emit(path: Path, result: object, as_json: bool) -> None:
+def _emit(path: Path, result: object, as_json: bool, multilabel: bool = False) -> None:
     if as_json:
         record = (
             {"path": str(path), "error": result}
@@ -161,4 +174,5 @@ def _emit(path: Path, result: object, as_json: bool) -> None:
         print(f"{path!s:<40} error: {result}")
     else:
         others = ", ".join(f"{c.label} {c.score:.3f}" for c in result.top_k)
-        print(f"{path!s:<40} {result.label:<16} {result.score:>7.3f}  {others}")
+        label = ",".join(c.label for c in result.present) or "-" if multilabel else result.label
+        print(f"{path!s:<40} {label:<16} {result.score:>7.3f}  {others}")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import ExportError
+from .heads import HEAD_CHOICES, InputScaling
 
 __all__ = ["DEFAULT_OPSET", "ExportConfig"]
 
@@ -32,6 +33,13 @@ class ExportConfig:
         int8_budget: largest accepted top-1 accuracy drop of int8, in points.
         parity_limit: most held-out images used by the gate (None: all).
         seed: seed of the random inputs.
+        head: the classifier head: auto (found in the graph), softmax, logits, binary or
+            multilabel (see heads.py).
+        threshold: a multi-label head's decision threshold, written into the card.
+        input_range: for a model trained on scaled pixels without a scaling layer: the
+            range 0..255 is mapped to (None: raw pixels).
+        mean: per-channel (or one) mean subtracted after ``input_range``.
+        std: per-channel (or one) standard deviation divided by after ``mean``.
     """
 
     opset: int = DEFAULT_OPSET
@@ -47,6 +55,11 @@ class ExportConfig:
     int8_budget: float = 1.0
     parity_limit: int | None = None
     seed: int = 0
+    head: str = "auto"
+    threshold: float = 0.5
+    input_range: tuple[float, float] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.input_dtype not in ("uint8", "float32"):
@@ -61,8 +74,29 @@ class ExportConfig:
             raise ExportError("top-k and random batch sizes must be at least 1")
         if self.fp16_budget < 0 or self.int8_budget < 0:
             raise ExportError("accuracy budgets must be zero or positive (in points)")
+        if self.head not in HEAD_CHOICES:
+            raise ExportError(f"head must be one of {', '.join(HEAD_CHOICES)}; received {self.head!r}")
+        if not 0 < self.threshold < 1:
+            raise ExportError(f"threshold must be between 0 and 1; received {self.threshold}")
+        if self.input_range is not None and (
+            len(self.input_range) != 2 or not self.input_range[0] < self.input_range[1]
+        ):
+            raise ExportError(f"--input-range must be LOW,HIGH with LOW < HIGH; received {self.input_range}")
+        if self.std is not None and any(v == 0 for v in self.std):
+            raise ExportError(f"--std must not contain 0; received {list(self.std)}")
+
+    @property
+    def scaling(self) -> InputScaling:
+        """The pixel scaling to put in front of the model (identity by default)."""
+        return InputScaling(
+            range=tuple(self.input_range or (0.0, 255.0)),
+            mean=tuple(self.mean or (0.0,)),
+            std=tuple(self.std or (1.0,)),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["random_batches"] = list(self.random_batches)
+        for name in ("input_range", "mean", "std"):
+            data[name] = None if data[name] is None else list(data[name])
         return data

@@ -31,7 +31,30 @@ def _keras(onnx_path: Path, card: ModelCard, keras_path: Path | None) -> Callabl
         raise RuntimeUnsupportedError("no --keras model given")
     from .source import load_keras
 
-    return keras_runner(load_keras(keras_path))
+    model = load_keras(keras_path)
+    choice, scaling = _export_choices(onnx_path, card)
+    return keras_runner(model, head=choice, scaling=scaling)
+
+
+def _export_choices(onnx_path: Path, card: ModelCard) -> tuple[str, Any]:
+    """The head choice and input scaling the .onnx was exported with.
+
+    Read from the export's report (MODEL.parity.json) when it is beside the model; else
+    the card's head, with no scaling.
+    """
+    import json
+
+    from .config import ExportConfig
+    from .errors import ExportError
+    from .pipeline import report_path
+
+    choice = "auto" if card.output.head == "softmax" else card.output.head
+    try:
+        config = json.loads(report_path(onnx_path).read_text())["config"]
+        exported = ExportConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    except (OSError, ValueError, KeyError, TypeError, ExportError):
+        return choice, None
+    return exported.head, exported.scaling
 
 
 def _ort(provider: str) -> Callable[..., Callable[[np.ndarray], Outputs]]:

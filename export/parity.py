@@ -95,6 +95,26 @@ def _topk_agreement(reference: np.ndarray, candidate: np.ndarray, k: int) -> flo
     return float((cand_topk == ref_top1[:, None]).any(axis=1).mean())
 
 
+def _decisions(
+    ref_p: np.ndarray, cand_p: np.ndarray, tolerance: float | None, threshold: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: does the answer differ, and is that difference a tie the tolerance allows.
+
+    Softmax/binary: the top-1 class; a tie is a sample whose two best reference classes
+    are within the tolerance. Multi-label (``threshold``): the set of classes at or above
+    the threshold, compared class by class; a tie is a differing class whose reference
+    probability is within the tolerance of the threshold.
+    """
+    tol = tolerance or 0.0
+    if threshold is not None:
+        differ = (ref_p >= threshold) != (cand_p >= threshold)
+        tie = differ & (np.abs(ref_p - threshold) <= tol)
+        return differ.any(axis=1), differ.any(axis=1) & (differ == tie).all(axis=1)
+    mismatch = ref_p.argmax(axis=1) != cand_p.argmax(axis=1)
+    ordered = np.sort(ref_p, axis=1)
+    return mismatch, mismatch & (ordered[:, -1] - ordered[:, -2] <= tol)
+
+
 def compare(
     reference: Outputs,
     candidate: Outputs,
@@ -103,24 +123,22 @@ def compare(
     labels: np.ndarray | None = None,
     top_k: int = 5,
     tolerance: float | None = None,
+    threshold: float | None = None,
 ) -> ParityReport:
     """Measures the difference of ``candidate`` from ``reference``.
 
     With a ``tolerance``, the report fails when probabilities differ by more than it, or
-    when a top-1 label differs where the reference's best two classes are further apart
-    than the tolerance (a closer pair is a tie the tolerance itself allows; counted as
-    ``near_ties``).
+    when an answer differs where the reference is not itself a tie at that tolerance
+    (counted as ``near_ties``). The answer is the top-1 class, or for a multi-label head
+    (``threshold`` given) the set of classes at or above the threshold, class by class;
+    ``top1_agreement`` then counts samples whose whole set agrees.
     """
     ref_p, cand_p = reference.probabilities, candidate.probabilities
     max_abs, max_rel = _diffs(ref_p, cand_p)
     logit_abs = logit_rel = None
     if reference.logits is not None and candidate.logits is not None:
         logit_abs, logit_rel = _diffs(reference.logits, candidate.logits)
-    ref_top, cand_top = ref_p.argmax(axis=1), cand_p.argmax(axis=1)
-    mismatch = ref_top != cand_top
-    ordered = np.sort(ref_p, axis=1)
-    margin = ordered[:, -1] - ordered[:, -2]
-    ties = mismatch & (margin <= (tolerance or 0.0))
+    mismatch, ties = _decisions(ref_p, cand_p, tolerance, threshold)
     report = ParityReport(
         reference=names[0],
         candidate=names[1],
@@ -137,14 +155,15 @@ def compare(
         tolerance=tolerance,
     )
     if labels is not None and len(labels) and (labels >= 0).all():
-        report.accuracy_reference = float((ref_top == labels).mean())
-        report.accuracy_candidate = float((cand_top == labels).mean())
+        report.accuracy_reference = float((ref_p.argmax(axis=1) == labels).mean())
+        report.accuracy_candidate = float((cand_p.argmax(axis=1) == labels).mean())
     if tolerance is not None:
         if max_abs > tolerance:
             report.failures.append(f"probabilities differ by up to {max_abs:.3g} > tolerance {tolerance:g}")
         if report.top1_mismatches > report.near_ties:
+            what = "label sets (multi-label, per class)" if threshold is not None else "top-1 labels"
             report.failures.append(
-                f"{report.top1_mismatches - report.near_ties} of {report.samples} top-1 labels differ"
+                f"{report.top1_mismatches - report.near_ties} of {report.samples} {what} differ"
             )
     return report
 
@@ -187,19 +206,24 @@ def random_images(shape: tuple[int, int, int], batch: int, seed: int) -> np.ndar
     return np.random.default_rng(seed).integers(0, 256, (batch, *shape), dtype=np.uint8)
 
 
-def keras_runner(model: Any, batch_size: int = 64) -> Runner:
-    """Keras (training=False) on raw pixels, returning probabilities and logits."""
+def keras_runner(model: Any, batch_size: int = 64, head: str = "auto", scaling: Any = None) -> Runner:
+    """Keras (training=False) on raw pixels, returning probabilities and logits.
+
+    Args:
+        head: the head choice (heads.HEAD_CHOICES), resolved against the model's graph.
+        scaling: pixel scaling in front of the model (heads.InputScaling).
+    """
     from .convert import logits_model
 
-    heads = logits_model(model)
+    heads = logits_model(model, head, scaling)
 
     def run(images: np.ndarray) -> Outputs:
         probs, logits = [], []
         for start in range(0, len(images), batch_size):
             x = images[start : start + batch_size].astype(np.float32)
             out = heads(x)
-            logits.append(np.asarray(out[0]))
-            probs.append(np.asarray(out[1]))
+            probs.append(np.asarray(out[0]))
+            logits.append(np.asarray(out[1]))
         return Outputs(np.concatenate(probs), np.concatenate(logits))
 
     return run

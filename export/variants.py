@@ -55,8 +55,9 @@ def to_int8(model: Any, calibration: np.ndarray | None = None) -> Any:
 
     if calibration is None or not len(calibration):
         raise ExportError(
-            "int8 needs calibration images: a run directory with data/calibration.npz "
-            "(or pass --calibration FILE.npz holding an array x)"
+            "int8 needs calibration images: export a run directory (its data/calibration.npz), or pass "
+            "--calibration with a folder of training images (flat or class subfolders) or an .npz "
+            "holding an array x"
         )
     graph_input = model.graph.input[0]
     dtype = np.uint8 if graph_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8 else np.float32

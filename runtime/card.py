@@ -5,10 +5,11 @@ A card is a small JSON document with a schema version. train/ writes it as
 ``metadata_props`` under the key :data:`METADATA_KEY`; the runtime reads it back
 through onnxruntime's model metadata, so an .onnx file is all an app needs.
 
-Schema (version 1)::
+Schema (version 2; version 1, which had no ``output.head`` and ``output.threshold``,
+is read as a softmax head)::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "labels": ["cat", "dog"],                  # class names in output order
       "input": {"name": "image", "layout": "NHWC", "height": 32, "width": 32,
                 "channels": 3, "color": "RGB",   # RGB or GRAY
@@ -17,7 +18,9 @@ Schema (version 1)::
       "resize": {"mode": "stretch",               # stretch or center_crop
                  "interpolation": "linear"},      # nearest linear area cubic lanczos
       "output": {"name": "probabilities", "kind": "probabilities",  # or logits
-                 "logits_name": "logits"},        # optional, for parity checks
+                 "logits_name": "logits",         # optional, for parity checks
+                 "head": "softmax",               # softmax, binary or multilabel
+                 "threshold": null},              # multilabel: a class is present at >= this
       "provenance": {"cnnport": "0.1.0", "tensorflow": "2.21.0", "keras": "3.15.1",
                      "tf2onnx": "1.17.0", "onnx": "1.23.2", "opset": 17,
                      "architecture": "lenet5", "dataset": "digits",
@@ -44,6 +47,7 @@ from .errors import CardError
 __all__ = [
     "COLORS",
     "DTYPES",
+    "HEAD_KINDS",
     "INTERPOLATIONS",
     "METADATA_KEY",
     "OUTPUT_KINDS",
@@ -59,7 +63,8 @@ __all__ = [
     "Variant",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 METADATA_KEY = "cnnport.card"
 
 COLORS = ("RGB", "GRAY")
@@ -67,6 +72,7 @@ DTYPES = ("uint8", "float32")
 RESIZE_MODES = ("stretch", "center_crop")
 INTERPOLATIONS = ("nearest", "linear", "area", "cubic", "lanczos")
 OUTPUT_KINDS = ("probabilities", "logits")
+HEAD_KINDS = ("softmax", "binary", "multilabel")
 VARIANT_KINDS = ("fp32", "fp16", "int8")
 
 
@@ -191,16 +197,30 @@ class ResizeSpec:
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """The graph output the engine reads, and whether it holds logits."""
+    """The graph output the engine reads, whether it holds logits, and the classifier head.
+
+    ``head`` is what the model ends in: ``softmax`` (one class per image; binary models
+    are exported as two-class softmax, ``binary``), or ``multilabel`` (independent
+    per-class probabilities; a class is present when its probability is at least
+    ``threshold``).
+    """
 
     name: str = "probabilities"
     kind: str = "probabilities"
     logits_name: str | None = None
+    head: str = "softmax"
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
         _text("output.name", self.name)
         _choice("output.kind", self.kind, OUTPUT_KINDS)
         _text("output.logits_name", self.logits_name, optional=True)
+        _choice("output.head", self.head, HEAD_KINDS)
+        threshold = _number("output.threshold", self.threshold, optional=True)
+        if threshold is not None and not 0 < threshold < 1:
+            raise _fail("output.threshold", threshold, "a number between 0 and 1 (exclusive) or null")
+        if self.head == "multilabel" and self.kind == "logits":
+            raise _fail("output.kind", self.kind, "probabilities for a multilabel head")
 
     @classmethod
     def from_dict(cls, data: Any) -> OutputSpec:
@@ -299,8 +319,8 @@ class ModelCard:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        if self.schema_version != SCHEMA_VERSION:
-            raise _fail("schema_version", self.schema_version, str(SCHEMA_VERSION))
+        if self.schema_version not in READABLE_VERSIONS:
+            raise _fail("schema_version", self.schema_version, " or ".join(map(str, READABLE_VERSIONS)))
         if isinstance(self.labels, str) or not isinstance(self.labels, list | tuple):
             raise _fail("labels", self.labels, "a list of class names")
         labels = tuple(self.labels)

@@ -44,13 +44,19 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Prediction:
-    """The answer for one image: the best class, the top-k, and every score."""
+    """The answer for one image: the best class, the top-k, and every score.
+
+    ``present`` is what the model says is in the image: for a multi-label model every
+    class whose probability is at least the threshold (possibly none), best first; for a
+    softmax or binary model the best class alone.
+    """
 
     label: str
     index: int
     score: float
     top_k: tuple[Candidate, ...]
     scores: np.ndarray = field(repr=False, compare=False)
+    present: tuple[Candidate, ...] = ()
 
     def to_dict(self) -> dict:
         """JSON-ready form (without the full score vector)."""
@@ -58,8 +64,13 @@ class Prediction:
             "label": self.label,
             "index": self.index,
             "score": self.score,
-            "top_k": [{"label": c.label, "index": c.index, "score": c.score} for c in self.top_k],
+            "top_k": [_candidate_dict(c) for c in self.top_k],
+            "present": [_candidate_dict(c) for c in self.present],
         }
+
+
+def _candidate_dict(candidate: Candidate) -> dict:
+    return {"label": candidate.label, "index": candidate.index, "score": candidate.score}
 
 
 class Engine:
@@ -121,6 +132,10 @@ class Engine:
         self._output_name = self.card.output.name
         self._batch_dim = _check_graph(self._session, self.card)
         self._apply_softmax = self.card.output.kind == "logits"
+        self.multilabel = self.card.output.head == "multilabel"
+        self.threshold = self.card.output.threshold if self.multilabel else None
+        if self.multilabel and self.threshold is None:
+            self.threshold = 0.5
         on_gpu = self.providers[0] != CPU
         self.io_binding = on_gpu if io_binding is None else io_binding
         if warmup:
@@ -143,7 +158,12 @@ class Engine:
         return preprocess(images, self.card.input, self.card.resize, color=color)
 
     def predict(
-        self, images: ImageLike | Sequence[ImageLike], *, top_k: int = 5, color: str = "BGR"
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        *,
+        top_k: int = 5,
+        color: str = "BGR",
+        threshold: float | None = None,
     ) -> Prediction | list[Prediction]:
         """Classifies one image or a batch.
 
@@ -152,6 +172,7 @@ class Engine:
                 gray image, a file path, or a list / (N, H, W, C) array of these.
             top_k: how many best classes each prediction lists.
             color: channel order of array inputs, "BGR" or "RGB".
+            threshold: a multi-label model's decision threshold (default: the card's).
 
         Returns:
             One :class:`Prediction` for a single image, a list for a batch (a list or
@@ -160,19 +181,28 @@ class Engine:
         if isinstance(images, list | tuple) and len(images) > self.max_batch:
             # A long list of paths is decoded chunk by chunk, so memory stays bounded.
             chunks = [images[i : i + self.max_batch] for i in range(0, len(images), self.max_batch)]
-            return [p for chunk in chunks for p in self.predict(list(chunk), top_k=top_k, color=color)]
+            return [
+                p
+                for chunk in chunks
+                for p in self.predict(list(chunk), top_k=top_k, color=color, threshold=threshold)
+            ]
         batch = self.preprocess(images, color=color)
-        predictions = self.predict_tensor(batch, top_k=top_k)
+        predictions = self.predict_tensor(batch, top_k=top_k, threshold=threshold)
         single = not isinstance(images, list | tuple) and not (
             isinstance(images, np.ndarray) and images.ndim == 4
         )
         return predictions[0] if single else predictions
 
-    def predict_tensor(self, tensor: np.ndarray, *, top_k: int = 5) -> list[Prediction]:
+    def predict_tensor(
+        self, tensor: np.ndarray, *, top_k: int = 5, threshold: float | None = None
+    ) -> list[Prediction]:
         """Predictions for a tensor that is already model input (N, H, W, C)."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise InputError(f"top_k must be a positive integer; received {top_k!r}")
-        return [self._prediction(row, top_k) for row in self.run(tensor)]
+        if threshold is not None and not (isinstance(threshold, int | float) and 0 < threshold < 1):
+            raise InputError(f"threshold must be a number between 0 and 1; received {threshold!r}")
+        threshold = self.threshold if threshold is None else threshold
+        return [self._prediction(row, top_k, threshold) for row in self.run(tensor)]
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, classes), for a model-input tensor.
@@ -201,10 +231,18 @@ class Engine:
         out = out.astype(np.float32, copy=False)
         return _softmax(out) if self._apply_softmax else out
 
-    def _prediction(self, scores: np.ndarray, top_k: int) -> Prediction:
-        order = np.argsort(-scores, kind="stable")[: min(top_k, len(scores))]
-        top = tuple(Candidate(self.labels[i], int(i), float(scores[i])) for i in order)
-        return Prediction(top[0].label, top[0].index, top[0].score, top, scores)
+    def _prediction(self, scores: np.ndarray, top_k: int, threshold: float | None) -> Prediction:
+        order = np.argsort(-scores, kind="stable")
+        top = tuple(
+            Candidate(self.labels[i], int(i), float(scores[i])) for i in order[: min(top_k, len(scores))]
+        )
+        if self.multilabel:
+            present = tuple(
+                Candidate(self.labels[i], int(i), float(scores[i])) for i in order if scores[i] >= threshold
+            )
+        else:
+            present = top[:1]
+        return Prediction(top[0].label, top[0].index, top[0].score, top, scores, present)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -274,7 +274,7 @@ class WebcamApp:
         smoothed = self._smoother.update(prediction.scores)
         return OverlayState(
             top_k=prediction.top_k,
-            decision=decide(smoothed, self.engine.labels, self.threshold),
+            decision=decide(smoothed, self.engine.labels, self.threshold, multilabel=self.engine.multilabel),
             threshold=self.threshold,
             fps=self._fps.tick(),
             latency_ms=latency_ms,

@@ -89,11 +89,12 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
     _panel(image, (0, 0), (width, header))
     if state.decision is not None:
         decision = state.decision
-        text, color = (
-            (f"uncertain ({decision.score:.2f} < {state.threshold:.2f})", AMBER)
-            if decision.uncertain
-            else (f"{decision.label}  {decision.score:.2f}", GREEN)
-        )
+        if decision.uncertain and decision.multilabel:
+            text, color = f"no class >= {state.threshold:.2f} (best {decision.score:.2f})", AMBER
+        elif decision.uncertain:
+            text, color = f"uncertain ({decision.score:.2f} < {state.threshold:.2f})", AMBER
+        else:
+            text, color = f"{decision.label}  {decision.score:.2f}", GREEN
         _text(image, text, (scale.px(10), scale.px(32)), scale, color, size=1.4)
     if state.top_k:
         _bars(image, state.top_k, scale, header + scale.px(14))

@@ -110,7 +110,9 @@ def test_perturbed_weight_fails_the_gate_and_writes_nothing(run_dir, tmp_path, m
     kernel.assign(weights)
     # The ONNX comes from the perturbed model, Keras' side of the gate is the original.
     original = pipeline.convert
-    monkeypatch.setattr(pipeline, "convert", lambda model, *args: original(perturbed, *args))
+    monkeypatch.setattr(
+        pipeline, "convert", lambda model, *args, **kwargs: original(perturbed, *args, **kwargs)
+    )
     output = tmp_path / "wrong.onnx"
     with pytest.raises(ParityError, match="parity gate failed") as info:
         export_model(source, output, ExportConfig())
