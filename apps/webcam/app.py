@@ -332,6 +332,7 @@ def _record(prediction: Prediction, latency_ms: float, decision: Decision | None
         "label": prediction.label,
         "score": round(prediction.score, 6),
         "top_k": [{"label": c.label, "score": round(c.score, 6)} for c in prediction.top_k],
+        "present": [c.label for c in prediction.present],
         "smoothed": None
         if decision is None
         else {"label": decision.label, "score": round(decision.score, 6), "uncertain": decision.uncertain},
