@@ -10,7 +10,7 @@ scale that spreads the scores, so that parity compares real numbers, not constan
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -206,16 +206,32 @@ CASES: dict[str, UserModel] = {
         application("MobileNetV2", classifier_activation=None), 6, "softmax", ("--input-range=-1,1",)
     ),
     "mobilenet_v3_large_stock": UserModel(application("MobileNetV3Large"), 6, "softmax", slow=True),
-    "resnet50_no_activation": UserModel(
-        application("ResNet50", classifier_activation=None), 6, "softmax", slow=True
-    ),
-    "efficientnet_b0_no_activation": UserModel(
-        application("EfficientNetB0", classifier_activation=None), 6, "softmax", slow=True
-    ),
-    "densenet121_no_activation": UserModel(
-        application("DenseNet121", classifier_activation=None), 6, "softmax", slow=True
-    ),
 }
+# keras.applications with classifier_activation=None (logits heads), from raw pixels.
+# MobileNetV2 runs in CI (above); these ten are marked slow.
+for _name, _size in (
+    ("MobileNetV3Small", SIZE),
+    ("MobileNetV3Large", SIZE),
+    ("ResNet50", SIZE),
+    ("ResNet50V2", SIZE),
+    ("EfficientNetB0", SIZE),
+    ("DenseNet121", SIZE),
+    ("VGG16", SIZE),
+    ("ConvNeXtTiny", SIZE),
+    ("Xception", 71),
+    ("InceptionV3", 75),
+):
+    CASES[f"{_name.lower()}_no_activation"] = UserModel(
+        application(_name, _size, classifier_activation=None), 6, "softmax", slow=True, extra={"size": _size}
+    )
+# Random-weight ResNet50 and EfficientNetB0 at 32x32 are ill-conditioned: stock tf2onnx
+# differs from Keras by the same amounts as cnnport (ResNet50: 1.26e-4 in probabilities
+# on the held-out images; EfficientNetB0: 1.62e-4 on the white-noise batch, where its
+# logits reach 264), and TensorFlow's own graph vs eager execution by 1.7e-4 / 1.5e-3 in
+# logits. A gate at 1e-4 would test float32 rounding, not the export; 3e-4 still catches
+# any real error (ResNet50V2's wrong MaxPool padding moved probabilities by 0.67).
+for _name in ("resnet50_no_activation", "efficientnetb0_no_activation"):
+    CASES[_name] = replace(CASES[_name], flags=("--tolerance", "3e-4"))
 
 
 def spread_scores(model, images: np.ndarray) -> None:
@@ -238,5 +254,7 @@ def spread_scores(model, images: np.ndarray) -> None:
     out = np.asarray(model(images.astype(np.float32), training=False))
     spread = float(out.std())
     last = [layer for layer in layers if getattr(layer, "kernel", None) is not None][-1]
-    if 0 < spread < 0.05 and last.kernel.shape[-1] == out.shape[-1]:
-        last.kernel.assign(last.kernel * (0.5 / spread))
+    # Only as much as needed: a last layer blown up by thousands turns float32 rounding in
+    # a deep, nearly constant feature vector into 1e-4 differences of its own.
+    if 0 < spread < 0.02 and last.kernel.shape[-1] == out.shape[-1]:
+        last.kernel.assign(last.kernel * (0.05 / spread))
