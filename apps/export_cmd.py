@@ -72,6 +72,13 @@ class Export(Command):
             "--parity-limit", type=int, default=None, help="use at most this many held-out images"
         )
         parser.add_argument(
+            "--no-cam",
+            dest="cam",
+            action="store_false",
+            help="leave out the class_maps output (class activation maps) that models ending in global "
+            "average pooling + Dense get",
+        )
+        parser.add_argument(
             "--calibration",
             default=None,
             metavar="DIR|FILE.npz",
@@ -122,6 +129,7 @@ class Export(Command):
             input_range=_floats(args.input_range, "--input-range", 2),
             mean=_floats(args.mean, "--mean"),
             std=_floats(args.std, "--std"),
+            cam=args.cam,
         )
         size = parse_size(args.input_size) if args.input_size else None
         source = load_source(args.source, args.labels, input_size=size)
@@ -132,6 +140,11 @@ class Export(Command):
         default = Path(args.source) / "model.onnx" if Path(args.source).is_dir() else Path(args.source)
         output = Path(args.output) if args.output else default.with_suffix(".onnx")
         result = export_model(source, output, config)
+        output_spec = next(iter(result.cards.values())).output
+        print(
+            f"class_maps: {'yes (output 2)' if output_spec.class_maps else 'none'}"
+            + (f" — {output_spec.class_maps_note}" if output_spec.class_maps_note else "")
+        )
         for kind, path in result.paths.items():
             print(f"{kind}: {path}  (report: {report_path(path)})")
             print(format_table(result.reports[kind]))

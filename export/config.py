@@ -40,6 +40,7 @@ class ExportConfig:
             range 0..255 is mapped to (None: raw pixels).
         mean: per-channel (or one) mean subtracted after ``input_range``.
         std: per-channel (or one) standard deviation divided by after ``mean``.
+        cam: add the ``class_maps`` output where the head allows it (see cam.py).
     """
 
     opset: int = DEFAULT_OPSET
@@ -60,6 +61,7 @@ class ExportConfig:
     input_range: tuple[float, float] | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    cam: bool = True
 
     def __post_init__(self) -> None:
         if self.input_dtype not in ("uint8", "float32"):

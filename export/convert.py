@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConversionError
+from .cam import CAM_OUTPUT, find_cam
+from .errors import ConversionError, SourceModelError
 from .heads import InputScaling, classifier_heads, find_head, resolve_head
 from .lowmem import PhaseHook, convert_frozen, freeze
 
@@ -26,20 +27,29 @@ __all__ = ["classifier_function", "convert", "logits_model"]
 logger = logging.getLogger(__name__)
 
 INPUT_NAME = "image"
-OUTPUT_NAMES = ("probabilities", "logits")
+OUTPUT_NAMES = ("probabilities", "logits", CAM_OUTPUT)  # class_maps only when asked for
 
 
-def logits_model(model: Any, head: str = "auto", scaling: InputScaling | None = None) -> Any:
-    """A function of raw float pixels returning ``[probabilities, logits]`` (see heads.py).
+def logits_model(
+    model: Any, head: str = "auto", scaling: InputScaling | None = None, cam: bool = False
+) -> Any:
+    """A function of raw float pixels returning ``[probabilities, logits]`` (see heads.py),
+    and ``class_maps`` third with ``cam`` (see cam.py).
 
     Args:
         head: the head choice (heads.HEAD_CHOICES), resolved against this model's graph.
+        cam: also compute the class activation maps.
 
     Raises:
         SourceModelError: the model's head is not a classifier head cnnport knows, or
-            does not fit ``head``.
+            does not fit ``head``, or ``cam`` was asked of a model without a CAM head.
     """
-    return classifier_heads(model, resolve_head(find_head(model), head), scaling)
+    cam_head = None
+    if cam:
+        cam_head = find_cam(model)
+        if isinstance(cam_head, str):
+            raise SourceModelError(cam_head)
+    return classifier_heads(model, resolve_head(find_head(model), head), scaling, cam_head)
 
 
 def classifier_function(
@@ -48,24 +58,24 @@ def classifier_function(
     input_dtype: str,
     head: str = "auto",
     scaling: InputScaling | None = None,
+    cam: bool = False,
 ) -> tuple[Any, Any]:
-    """A jit-free tf.function: raw pixels named "image" -> {probabilities, logits}.
+    """A jit-free tf.function: raw pixels named "image" -> {probabilities, logits[, class_maps]}.
 
     Returns:
         The tf.function and its input signature (dynamic batch axis).
     """
     import tensorflow as tf
 
-    heads = logits_model(model, head, scaling)
+    heads = logits_model(model, head, scaling, cam)
     dtype = tf.uint8 if input_dtype == "uint8" else tf.float32
     signature = [tf.TensorSpec((None, *shape), dtype, name=INPUT_NAME)]
 
     def classify(image: Any) -> dict[str, Any]:
         pixels = tf.cast(image, tf.float32)
-        probabilities, logits = heads(pixels)
+        answer = heads(pixels)
         return {
-            "probabilities": tf.identity(probabilities, name="probabilities"),
-            "logits": tf.identity(logits, name="logits"),
+            name: tf.identity(value, name=name) for name, value in zip(OUTPUT_NAMES, answer, strict=False)
         }
 
     return tf.function(classify, input_signature=signature, jit_compile=False, autograph=False), signature
@@ -156,6 +166,7 @@ def convert(
     on_phase: PhaseHook | None = None,
     head: str = "auto",
     scaling: InputScaling | None = None,
+    cam: bool = False,
 ) -> Any:
     """Converts a Keras classifier to an onnx.ModelProto (not yet checked).
 
@@ -166,6 +177,7 @@ def convert(
         on_phase: called with each phase's name as it starts (memory timelines).
         head: the head choice (default: found in the graph, see heads.py).
         scaling: pixel scaling put in front of the model.
+        cam: add the ``class_maps`` output (the model must have a CAM head).
 
     Raises:
         ConversionError: tracing or tf2onnx failed; the message names the cause.
@@ -173,7 +185,7 @@ def convert(
     import tensorflow as tf
 
     phase = on_phase or (lambda name: None)
-    function, _ = classifier_function(model, shape, input_dtype, head, scaling)
+    function, _ = classifier_function(model, shape, input_dtype, head, scaling, cam)
     try:
         phase("trace")
         with _plain_grouped_conv():
@@ -193,23 +205,24 @@ def convert(
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise ConversionError(f"tf2onnx could not convert the model: {type(exc).__name__}: {exc}") from exc
     _captures_to_initializers(proto, concrete)
-    _order_outputs(proto)
+    wanted = list(OUTPUT_NAMES[: 3 if cam else 2])
+    _order_outputs(proto, wanted)
     names = [o.name for o in proto.graph.output]
-    if names != list(OUTPUT_NAMES) or [i.name for i in proto.graph.input] != [INPUT_NAME]:
+    if names != wanted or [i.name for i in proto.graph.input] != [INPUT_NAME]:
         raise ConversionError(
             f"the converted graph has inputs {[i.name for i in proto.graph.input]} and outputs {names}; "
-            f"expected input {INPUT_NAME!r} and outputs {list(OUTPUT_NAMES)}"
+            f"expected input {INPUT_NAME!r} and outputs {wanted}"
         )
     return proto
 
 
-def _order_outputs(proto: Any) -> None:
+def _order_outputs(proto: Any, wanted: list[str]) -> None:
     """Puts ``probabilities`` first: ``session.run(None, feed)[0]`` is what bare onnxruntime,
     OpenCV DNN and Triton users read, and tf2onnx orders a dict's outputs by name."""
     by_name = {o.name: o for o in proto.graph.output}
-    if set(by_name) != set(OUTPUT_NAMES):
+    if set(by_name) != set(wanted):
         return  # reported by the caller's check
-    ordered = [by_name[name] for name in OUTPUT_NAMES]
+    ordered = [by_name[name] for name in wanted]
     copies = [type(o)() for o in ordered]
     for copy, original in zip(copies, ordered, strict=True):
         copy.CopyFrom(original)

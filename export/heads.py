@@ -271,12 +271,15 @@ def resolve_head(finding: Finding, choice: str = "auto") -> Head:
     return Head("softmax" if choice == "logits" else choice, wanted[act], finding)
 
 
-def classifier_heads(model: Any, head: Head, scaling: InputScaling | None = None) -> Callable[[Any], list]:
-    """A function of raw float pixels returning ``[probabilities, logits]`` for ``head``.
+def classifier_heads(
+    model: Any, head: Head, scaling: InputScaling | None = None, cam: Any = None
+) -> Callable[[Any], list]:
+    """A function of raw float pixels returning ``[probabilities, logits]`` for ``head``,
+    and the class activation maps third when ``cam`` (a cam.CamHead) is given.
 
     The softmax or sigmoid is applied to the pre-activation found in the graph, so the
-    probabilities are the model's own (:func:`head_matches_model` checks it) and the
-    logits come from the same computation.
+    probabilities are the model's own (:func:`check_head` checks it) and the logits come
+    from the same computation.
     """
     import keras
 
@@ -289,8 +292,7 @@ def classifier_heads(model: Any, head: Head, scaling: InputScaling | None = None
         and head.finding.activation == "linear"
     )
 
-    def compute(pixels: Any) -> list[Any]:
-        z = pre(scaling.apply(pixels))
+    def outputs(z: Any) -> list[Any]:
         if forced:  # --head softmax on an output that already holds probabilities
             return [z, ops.log(ops.maximum(z, 1e-30))]
         if head.kind == "binary":
@@ -298,6 +300,11 @@ def classifier_heads(model: Any, head: Head, scaling: InputScaling | None = None
             p = ops.sigmoid(z)
             return [ops.concatenate([1.0 - p, p], axis=-1), ops.concatenate([ops.zeros_like(z), z], axis=-1)]
         return [ops.softmax(z, axis=-1) if head.kind == "softmax" else ops.sigmoid(z), z]
+
+    def compute(pixels: Any) -> list[Any]:
+        scaled = scaling.apply(pixels)
+        answer = outputs(pre(scaled))
+        return answer if cam is None else [*answer, cam.maps(scaled, binary=head.kind == "binary")]
 
     return compute
 

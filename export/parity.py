@@ -28,10 +28,12 @@ REL_FLOOR = 1e-3
 
 @dataclass(frozen=True)
 class Outputs:
-    """What one runtime computed for a batch: probabilities, and logits when exposed."""
+    """What one runtime computed for a batch: probabilities, and logits and class
+    activation maps when exposed."""
 
     probabilities: np.ndarray
     logits: np.ndarray | None = None
+    class_maps: np.ndarray | None = None
 
 
 Runner = Callable[[np.ndarray], Outputs]
@@ -57,6 +59,9 @@ class ParityReport:
     accuracy_candidate: float | None = None
     tolerance: float | None = None
     failures: list[str] = field(default_factory=list)
+    # Class activation maps: largest difference, and that over the largest |map| value.
+    maps_max_abs_diff: float | None = None
+    maps_max_rel_diff: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -73,6 +78,7 @@ class ParityReport:
             top1_agreement=self.top1_agreement,
             max_rel_diff=self.max_rel_diff,
             logits_max_abs_diff=self.logits_max_abs_diff,
+            class_maps_max_rel_diff=self.maps_max_rel_diff,
         )
 
 
@@ -154,12 +160,21 @@ def compare(
         near_ties=int(ties.sum()),
         tolerance=tolerance,
     )
+    if reference.class_maps is not None and candidate.class_maps is not None:
+        delta = np.abs(reference.class_maps.astype(np.float64) - candidate.class_maps)
+        report.maps_max_abs_diff = float(delta.max())
+        report.maps_max_rel_diff = float(delta.max() / max(np.abs(reference.class_maps).max(), 1e-12))
     if labels is not None and len(labels) and (labels >= 0).all():
         report.accuracy_reference = float((ref_p.argmax(axis=1) == labels).mean())
         report.accuracy_candidate = float((cand_p.argmax(axis=1) == labels).mean())
     if tolerance is not None:
         if max_abs > tolerance:
             report.failures.append(f"probabilities differ by up to {max_abs:.3g} > tolerance {tolerance:g}")
+        if report.maps_max_rel_diff is not None and report.maps_max_rel_diff > tolerance:
+            report.failures.append(
+                f"class maps differ by up to {report.maps_max_rel_diff:.3g} of their largest value "
+                f"> tolerance {tolerance:g}"
+            )
         if report.top1_mismatches > report.near_ties:
             what = "label sets (multi-label, per class)" if threshold is not None else "top-1 labels"
             report.failures.append(
@@ -198,6 +213,8 @@ def merge(reports: list[ParityReport]) -> ParityReport:
         accuracy_candidate=labelled[0].accuracy_candidate if labelled else None,
         tolerance=first.tolerance,
         failures=[f for r in reports for f in r.failures],
+        maps_max_abs_diff=worst("maps_max_abs_diff"),
+        maps_max_rel_diff=worst("maps_max_rel_diff"),
     )
 
 
@@ -206,47 +223,50 @@ def random_images(shape: tuple[int, int, int], batch: int, seed: int) -> np.ndar
     return np.random.default_rng(seed).integers(0, 256, (batch, *shape), dtype=np.uint8)
 
 
-def keras_runner(model: Any, batch_size: int = 64, head: str = "auto", scaling: Any = None) -> Runner:
+def keras_runner(
+    model: Any, batch_size: int = 64, head: str = "auto", scaling: Any = None, cam: bool = False
+) -> Runner:
     """Keras (training=False) on raw pixels, returning probabilities and logits.
 
     Args:
         head: the head choice (heads.HEAD_CHOICES), resolved against the model's graph.
         scaling: pixel scaling in front of the model (heads.InputScaling).
+        cam: also compute the class activation maps (cam.py), as export puts them in the graph.
     """
     from .convert import logits_model
 
-    heads = logits_model(model, head, scaling)
+    heads = logits_model(model, head, scaling, cam)
 
     def run(images: np.ndarray) -> Outputs:
-        probs, logits = [], []
+        parts: list[list[np.ndarray]] = [[], [], []]
         for start in range(0, len(images), batch_size):
-            x = images[start : start + batch_size].astype(np.float32)
-            out = heads(x)
-            probs.append(np.asarray(out[0]))
-            logits.append(np.asarray(out[1]))
-        return Outputs(np.concatenate(probs), np.concatenate(logits))
+            out = heads(images[start : start + batch_size].astype(np.float32))
+            for collected, value in zip(parts, out, strict=False):
+                collected.append(np.asarray(value))
+        maps = np.concatenate(parts[2]) if parts[2] else None
+        return Outputs(np.concatenate(parts[0]), np.concatenate(parts[1]), maps)
 
     return run
 
 
 def ort_runner(model: bytes | str, providers: list[str] | None = None, batch_size: int = 64) -> Runner:
-    """onnxruntime on the graph's dtype; reads the "logits" output when the graph has one."""
+    """onnxruntime on the graph's dtype; reads "logits" and "class_maps" when the graph has them."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(model, providers=providers or ["CPUExecutionProvider"])
     graph_input = session.get_inputs()[0]
     dtype = np.uint8 if graph_input.type == "tensor(uint8)" else np.float32
     names = [o.name for o in session.get_outputs()]
-    wanted = ["probabilities"] + (["logits"] if "logits" in names else [])
+    wanted = [n for n in ("probabilities", "logits", "class_maps") if n in names]
 
     def run(images: np.ndarray) -> Outputs:
-        probs, logits = [], []
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
         for start in range(0, len(images), batch_size):
             out = session.run(wanted, {graph_input.name: images[start : start + batch_size].astype(dtype)})
-            probs.append(out[0])
-            if len(out) > 1:
-                logits.append(out[1])
-        return Outputs(np.concatenate(probs), np.concatenate(logits) if logits else None)
+            for name, value in zip(wanted, out, strict=True):
+                parts[name].append(value)
+        joined = {name: np.concatenate(values) for name, values in parts.items()}
+        return Outputs(joined["probabilities"], joined.get("logits"), joined.get("class_maps"))
 
     return run
 
@@ -259,14 +279,15 @@ def format_table(reports: dict[str, ParityReport]) -> str:
     """A plain-text table, one row per named report."""
     header = (
         f"{'check':<24} {'samples':>7} {'max|dp|':>9} {'rel dp':>9} {'max|dz|':>9} "
-        f"{'top1':>7} {'topk':>7} {'acc ref':>8} {'acc out':>8}  result"
+        f"{'top1':>7} {'topk':>7} {'acc ref':>8} {'acc out':>8} {'maps':>9}  result"
     )
     lines = [header, "-" * len(header)]
     for name, r in reports.items():
         lines.append(
             f"{name:<24} {r.samples:>7} {_fmt(r.max_abs_diff):>9} {_fmt(r.max_rel_diff):>9} "
             f"{_fmt(r.logits_max_abs_diff):>9} {r.top1_agreement:>7.2%} {r.topk_agreement:>7.2%} "
-            f"{_fmt(r.accuracy_reference, '.2%'):>8} {_fmt(r.accuracy_candidate, '.2%'):>8}  "
+            f"{_fmt(r.accuracy_reference, '.2%'):>8} {_fmt(r.accuracy_candidate, '.2%'):>8} "
+            f"{_fmt(r.maps_max_rel_diff):>9}  "
             f"{'ok' if r.passed else 'FAIL: ' + '; '.join(r.failures)}"
         )
     return "\n".join(lines)

@@ -15,6 +15,7 @@ import numpy as np
 from cnnport.runtime import METADATA_KEY, SCHEMA_VERSION, ModelCard, OutputSpec, Provenance, Variant
 from cnnport.runtime.files import atomic_path, atomic_write_text
 
+from .cam import find_cam
 from .config import ExportConfig
 from .convert import convert
 from .errors import ExportError, GraphCheckError, ParityError, SourceModelError, VariantBudgetError
@@ -75,6 +76,8 @@ class _Plan:
     head: Head
     scaling: InputScaling
     threshold: float | None = None
+    cam: bool = False
+    cam_note: str | None = None  # why there is no class_maps output
 
 
 def _plan(source: SourceModel, config: ExportConfig) -> _Plan:
@@ -104,7 +107,19 @@ def _plan(source: SourceModel, config: ExportConfig) -> _Plan:
         to_int8(None, source.calibration)  # raises the error that says where calibration images come from
     threshold = config.threshold if head.kind == "multilabel" else None
     logger.info("head: %s (model output: %s, at %s)", head.kind, head.model_output, head.finding.where)
-    return _Plan(head, scaling, threshold)
+    cam, note = _cam_plan(source, config)
+    return _Plan(head, scaling, threshold, cam, note)
+
+
+def _cam_plan(source: SourceModel, config: ExportConfig) -> tuple[bool, str | None]:
+    if not config.cam:
+        return False, "left out with --no-cam"
+    found = find_cam(source.model)
+    if isinstance(found, str):
+        logger.info("%s", found)
+        return False, found
+    logger.info("class maps: from %s (output class_maps)", found.where)
+    return True, None
 
 
 @dataclass
@@ -128,7 +143,7 @@ def _gate_data(source: SourceModel, config: ExportConfig, held_out: Any, plan: _
             random_images(source.card.input.shape, batch, config.seed + i),
             None,
         )
-    run = keras_runner(source.model, head=config.head, scaling=plan.scaling)
+    run = keras_runner(source.model, head=config.head, scaling=plan.scaling, cam=plan.cam)
     outputs = {name: run(x) for name, (x, _) in sets.items()}
     first = next(iter(sets))
     check_head(
@@ -168,6 +183,8 @@ def _finish_card(
         logits_name="logits",
         head=plan.head.kind,
         threshold=plan.threshold,
+        class_maps="class_maps" if plan.cam else None,
+        class_maps_note=plan.cam_note,
     )
     return replace(
         card,
@@ -218,6 +235,7 @@ def _fp32(
         config.opset,
         head=config.head,
         scaling=plan.scaling,
+        cam=plan.cam,
     )
     model = optimize_graph(model)
     if config.simplify:

@@ -20,7 +20,9 @@ is read as a softmax head)::
       "output": {"name": "probabilities", "kind": "probabilities",  # or logits
                  "logits_name": "logits",         # optional, for parity checks
                  "head": "softmax",               # softmax, binary or multilabel
-                 "threshold": null},              # multilabel: a class is present at >= this
+                 "threshold": null,               # multilabel: a class is present at >= this
+                 "class_maps": "class_maps",      # or null, with "class_maps_note" saying why
+                 "class_maps_note": null},
       "provenance": {"cnnport": "0.1.0", "tensorflow": "2.21.0", "keras": "3.15.1",
                      "tf2onnx": "1.17.0", "onnx": "1.23.2", "opset": 17,
                      "architecture": "lenet5", "dataset": "digits",
@@ -202,7 +204,8 @@ class OutputSpec:
     ``head`` is what the model ends in: ``softmax`` (one class per image; binary models
     are exported as two-class softmax, ``binary``), or ``multilabel`` (independent
     per-class probabilities; a class is present when its probability is at least
-    ``threshold``).
+    ``threshold``). ``class_maps`` names the output holding the class activation maps,
+    (N, h, w, classes), when the graph has one; ``class_maps_note`` says why it has none.
     """
 
     name: str = "probabilities"
@@ -210,6 +213,8 @@ class OutputSpec:
     logits_name: str | None = None
     head: str = "softmax"
     threshold: float | None = None
+    class_maps: str | None = None
+    class_maps_note: str | None = None
 
     def __post_init__(self) -> None:
         _text("output.name", self.name)
@@ -219,6 +224,8 @@ class OutputSpec:
         threshold = _number("output.threshold", self.threshold, optional=True)
         if threshold is not None and not 0 < threshold < 1:
             raise _fail("output.threshold", threshold, "a number between 0 and 1 (exclusive) or null")
+        _text("output.class_maps", self.class_maps, optional=True)
+        _text("output.class_maps_note", self.class_maps_note, optional=True)
         if self.head == "multilabel" and self.kind == "logits":
             raise _fail("output.kind", self.kind, "probabilities for a multilabel head")
 
@@ -268,6 +275,7 @@ class ParityResult:
     top1_agreement: float
     max_rel_diff: float | None = None
     logits_max_abs_diff: float | None = None
+    class_maps_max_rel_diff: float | None = None
 
     def __post_init__(self) -> None:
         _positive_int("parity.samples", self.samples)
@@ -277,6 +285,7 @@ class ParityResult:
             raise _fail("parity.top1_agreement", agreement, "a fraction in [0, 1]")
         _number("parity.max_rel_diff", self.max_rel_diff, optional=True)
         _number("parity.logits_max_abs_diff", self.logits_max_abs_diff, optional=True)
+        _number("parity.class_maps_max_rel_diff", self.class_maps_max_rel_diff, optional=True)
 
     @classmethod
     def from_dict(cls, data: Any, runtime: str) -> ParityResult:

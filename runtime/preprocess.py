@@ -30,7 +30,16 @@ import numpy as np
 from .card import InputSpec, ResizeSpec
 from .errors import ImageDecodeError, InputError
 
-__all__ = ["MAX_IMAGE_PIXELS", "SOURCE_COLORS", "ImageLike", "decode_image", "preprocess", "to_input_color"]
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "SOURCE_COLORS",
+    "ImageLike",
+    "crop_window",
+    "decode_all",
+    "decode_image",
+    "preprocess",
+    "to_input_color",
+]
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 SOURCE_COLORS = ("BGR", "RGB")
@@ -188,15 +197,32 @@ def to_input_color(image: np.ndarray, target: str, source: str = "BGR") -> np.nd
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if source == "BGR" else np.ascontiguousarray(image)
 
 
+def decode_all(images: ImageLike | Sequence[ImageLike]) -> list[np.ndarray]:
+    """One image or a batch as a list of arrays, files decoded: for callers that need each
+    image's own size (heatmaps) before :func:`preprocess` resizes it."""
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return list(images)
+    batch = images if isinstance(images, list | tuple) else [images]
+    return [decode_image(i) if isinstance(i, str | os.PathLike) else np.asarray(i) for i in batch]
+
+
+def crop_window(height: int, width: int, spec: InputSpec, resize: ResizeSpec) -> tuple[int, int, int, int]:
+    """The part of a ``height`` x ``width`` frame that becomes the model input:
+    (top, left, crop height, crop width). The whole frame for ``stretch``; for
+    ``center_crop`` the largest central window with the input's aspect ratio."""
+    if resize.mode != "center_crop" or (height, width) == (spec.height, spec.width):
+        return 0, 0, height, width
+    scale = min(height / spec.height, width / spec.width)
+    crop_h, crop_w = round(spec.height * scale), round(spec.width * scale)
+    return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
+
+
 def _resize(image: np.ndarray, spec: InputSpec, resize: ResizeSpec) -> np.ndarray:
     height, width = image.shape[:2]
     if (height, width) == (spec.height, spec.width):
         return image
     if resize.mode == "center_crop":
-        # Largest central window with the target's aspect ratio.
-        scale = min(height / spec.height, width / spec.width)
-        crop_h, crop_w = round(spec.height * scale), round(spec.width * scale)
-        top, left = (height - crop_h) // 2, (width - crop_w) // 2
+        top, left, crop_h, crop_w = crop_window(height, width, spec, resize)
         image = image[top : top + crop_h, left : left + crop_w]
     resized = cv2.resize(image, (spec.width, spec.height), interpolation=_INTERPOLATION[resize.interpolation])
     return resized if resized.ndim == 3 else resized[:, :, None]

@@ -256,3 +256,19 @@ def test_simplified_graph_passes_the_gate_again(run_dir, tmp_path):
     nodes = len(onnx.load(str(slim)).graph.node)
     assert 0 < nodes <= len(onnx.load(str(plain)).graph.node)
     assert read_card(slim).labels == LABELS
+
+
+def test_probabilities_are_output_0_in_every_variant(exported):
+    """Bare onnxruntime, OpenCV DNN and Triton users read output 0: it must be the
+    probabilities, in fp32, fp16 and int8 alike."""
+    import onnxruntime as ort
+
+    result, _ = exported
+    assert set(result.paths) == {"fp32", "fp16", "int8"}
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
+    for kind, path in result.paths.items():
+        assert [o.name for o in onnx.load(path).graph.output] == ["probabilities", "logits"], kind
+        first = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+        # int8 quantizes the softmax output to steps of 1/255: its sums are 1 within 1%.
+        np.testing.assert_allclose(first.sum(axis=1), 1.0, atol=1e-2 if kind == "int8" else 1e-3)
+        assert read_card(path).output.head == "softmax"
