@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "cnnport.apps.predict",
     "cnnport.apps.train_cmd",
     "cnnport.apps.export_cmd",
+    "cnnport.apps.explain",
     "cnnport.apps.webcam_cmd",
     "cnnport.apps.bench_cmd",
     "cnnport.apps.demo",

@@ -114,6 +114,12 @@ class Predict(Command):
         )
         parser.add_argument("--batch-size", type=int, default=32, help="images sent to the model at once")
         parser.add_argument(
+            "--heatmap",
+            default=None,
+            metavar="DIR",
+            help="also write each image with where the model looks blended over it into DIR",
+        )
+        parser.add_argument(
             "--threshold",
             type=float,
             default=None,
@@ -132,6 +138,8 @@ class Predict(Command):
         if not args.json:
             what = f"present (>= {args.threshold or engine.threshold:g})" if engine.multilabel else "label"
             print(f"{'image':<40} {what:<16} {'score':>7}  top-{args.top_k}")
+        if args.heatmap:
+            return _write_heatmaps(engine, paths, Path(args.heatmap), args)
         for start in range(0, len(paths), args.batch_size):
             batch = paths[start : start + args.batch_size]
             for path, result in self._classify(engine, batch, args.top_k, args.threshold):
@@ -160,6 +168,36 @@ class Predict(Command):
             ):
                 results[path] = prediction
         return [(path, results[path]) for path in paths]
+
+
+def _write_heatmaps(engine: Engine, paths: list[Path], folder: Path, args: argparse.Namespace) -> int:
+    """Classifies each image with its heatmap and writes the blended overlay as DIR/NAME.png."""
+    import cv2
+
+    from cnnport.runtime.files import atomic_path
+    from cnnport.runtime.heatmap import blend_heatmap
+    from cnnport.runtime.preprocess import decode_image
+
+    if not engine.has_class_maps:
+        engine.run_with_maps(engine.preprocess(str(paths[0])))  # raises the error naming what has maps
+    folder.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for index, path in enumerate(paths):
+        try:
+            image = decode_image(path)
+        except ImageDecodeError as exc:
+            failures += 1
+            _emit(path, str(exc), args.json, engine.multilabel)
+            continue
+        prediction = engine.predict(image, top_k=args.top_k, threshold=args.threshold, heatmap=True)
+        target = folder / f"{index:04d}_{path.stem}.png"
+        with atomic_path(target) as tmp:  # the temporary name keeps .png for OpenCV
+            if not cv2.imwrite(str(tmp), blend_heatmap(image, prediction.heatmap)):
+                raise InputError(f"cannot write {str(target)!r}")
+        _emit(path, prediction, args.json, engine.multilabel)
+    if failures:
+        print(f"error: {failures} of {len(paths)} image(s) could not be read", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _emit(path: Path, result: object, as_json: bool, multilabel: bool = False) -> None:

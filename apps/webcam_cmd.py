@@ -94,6 +94,12 @@ class Webcam(Command):
             "--realtime", action="store_true", help="play a video file at its own speed, dropping late frames"
         )
         parser.add_argument("--snapshots", default="snapshots", help="folder for images saved with the s key")
+        parser.add_argument(
+            "--heatmap",
+            action="store_true",
+            help="blend where the model looks (its class activation map) over the frame; key h toggles; "
+            "--save includes it",
+        )
         add_engine_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -115,6 +121,7 @@ class Webcam(Command):
             realtime=args.realtime,
             snapshot_dir=args.snapshots,
             watchdog=_watchdog(args),
+            heatmap=args.heatmap,
         )
         engine = engine_from_args(args, spinning=False)  # an idle live app must not burn a core
         summary = WebcamApp(engine, config).run()

@@ -11,6 +11,7 @@ that cannot run here raises :class:`UnsupportedError` with the reason; the bench
 | engine          | ``Engine.run(tensor)``: input checks, session.run, output handling |
 | ort             | bare ``session.run`` with the Engine's own session options (floor) |
 | engine-iobind   | ``Engine.run`` with IO binding forced on                            |
+| engine-maps     | ``Engine.run_with_maps``: probabilities and class activation maps   |
 | keras-function  | the .keras model in a ``tf.function`` (``training=False``)          |
 | keras-predict   | ``model.predict(x, batch_size=len(x))``                             |
 | opencv          | ``cv2.dnn.readNetFromONNX`` then ``net.forward``                    |
@@ -81,6 +82,18 @@ def _engine(target: Target, io_binding: bool | None) -> Runner:
 def engine_runner(target: Target) -> Runner:
     """The cnnport Engine with its defaults (IO binding on GPU providers only)."""
     return _engine(target, None)
+
+
+@RUNNERS.register("engine-maps")
+def engine_maps_runner(target: Target) -> Runner:
+    """The Engine computing probabilities and class activation maps (what heatmaps cost)."""
+    runner = _engine(target, None)
+    engine = runner.keep
+    if not engine.has_class_maps:
+        raise UnsupportedError(
+            f"{target.onnx} has no class_maps output ({engine.card.output.class_maps_note or 'none exported'})"
+        )
+    return Runner(engine.run_with_maps, keep=engine)
 
 
 @RUNNERS.register("engine-iobind")

@@ -112,3 +112,56 @@ def test_no_cam_leaves_the_output_out(convnet_export, tmp_path):
     card = read_card(output)
     assert (card.output.class_maps, card.output.class_maps_note) == (None, "left out with --no-cam")
     assert len(onnx.load(output).graph.output) == 2
+
+
+def _frames_folder(folder, count=3, size=(48, 64)):
+    import cv2
+
+    folder.mkdir(exist_ok=True)
+    for i in range(count):
+        image = np.random.default_rng(i).integers(0, 256, (*size, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"frame{i}.png"), image)
+    return folder
+
+
+def test_predict_heatmap_writes_one_overlay_per_image(convnet_export, tmp_path, capsys):
+    import cv2
+
+    _, output, _ = convnet_export
+    images = _frames_folder(tmp_path / "in")
+    out = tmp_path / "heat"
+    assert main(["predict", str(output), str(images), "--heatmap", str(out), "--provider", "cpu"]) == 0
+    written = sorted(out.glob("*.png"))
+    assert [p.name for p in written] == ["0000_frame0.png", "0001_frame1.png", "0002_frame2.png"]
+    original = cv2.imread(str(images / "frame0.png"))
+    overlay = cv2.imread(str(written[0]))
+    assert overlay.shape == original.shape
+    assert np.abs(overlay.astype(int) - original).max() > 20, "the heatmap must be visible"
+    assert len(capsys.readouterr().out.splitlines()) == 4  # header + one line per image
+
+
+def test_webcam_heatmap_is_in_the_saved_video_and_refused_without_maps(convnet_export, tmp_path, capsys):
+    import cv2
+
+    _, output, _ = convnet_export
+    images = _frames_folder(tmp_path / "in", size=(240, 320))
+    plain, heat = tmp_path / "plain.avi", tmp_path / "heat.avi"
+    common = ["webcam", str(output), "--source", str(images), "--headless", "--provider", "cpu"]
+    assert main([*common, "--save", str(plain)]) == 0
+    assert main([*common, "--save", str(heat), "--heatmap"]) == 0
+
+    def first(path):
+        capture = cv2.VideoCapture(str(path))
+        ok, frame = capture.read()
+        capture.release()
+        assert ok
+        return frame.astype(int)
+
+    # Below the header panel, where only the heatmap differs between the two videos.
+    region = (slice(100, 200), slice(10, 310))
+    assert np.abs(first(heat)[region] - first(plain)[region]).mean() > 5
+    without = tmp_path / "nomaps.onnx"
+    assert main(["export", str(output.with_suffix(".keras")), "-o", str(without), "--no-cam"]) == 0
+    capsys.readouterr()
+    assert main(["webcam", str(without), "--source", str(images), "--headless", "--heatmap"]) == 1
+    assert "--heatmap needs a model with a class_maps output" in capsys.readouterr().err

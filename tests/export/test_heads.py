@@ -207,7 +207,5 @@ def test_int8_on_a_bare_keras_asks_for_calibration_before_converting(tmp_path, c
     assert output.with_name("m.int8.onnx").is_file()
     import onnx
 
-    assert [o.name for o in onnx.load(output.with_name("m.int8.onnx")).graph.output] == [
-        "probabilities",
-        "logits",
-    ]
+    names = [o.name for o in onnx.load(output.with_name("m.int8.onnx")).graph.output]
+    assert names[:2] == ["probabilities", "logits"]

@@ -102,14 +102,15 @@ def test_user_model_exports_passes_parity_and_runs(name, tmp_path, capsys):
     assert card.output.head == case.head
     assert (card.output.name, card.output.logits_name) == ("probabilities", "logits")
     graph = onnx.load(output).graph
-    assert [o.name for o in graph.output] == ["probabilities", "logits"]
+    maps = ["class_maps"] if card.output.class_maps else []
+    assert [o.name for o in graph.output] == ["probabilities", "logits", *maps]
 
     # What a bare onnxruntime user reads: output 0 is the probabilities Keras gives.
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
     x = _images(case, _size(case), 3, 4)
-    probabilities, logits = session.run(None, {"image": x})
+    probabilities, logits = session.run(None, {"image": x})[:2]
     assert probabilities.shape == (3, case.labels)
     keras_out = np.asarray(model(_scaled(case, x), training=False))
     assert np.ptp(keras_out, axis=0).max() > 1e-3, "outputs that do not vary would make the gate vacuous"
