@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from .gradcam import GradCam, find_feature_map, grad_cam
-from .pages import ExplainedImage, explain_images, write_run_report
+from .pages import ExplainedImage, explain_images, report_for_run, write_run_report
 from .walkthrough import Stage, first_layer_filters, stages_on
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "find_feature_map",
     "first_layer_filters",
     "grad_cam",
+    "report_for_run",
     "stages_on",
     "write_run_report",
 ]

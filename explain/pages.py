@@ -22,7 +22,7 @@ from cnnport.runtime.heatmap import blend_heatmap
 from .gradcam import find_feature_map, grad_cam
 from .walkthrough import first_layer_filters, stages_on, tile
 
-__all__ = ["ExplainedImage", "explain_images", "write_png", "write_run_report"]
+__all__ = ["ExplainedImage", "explain_images", "report_for_run", "write_png", "write_run_report"]
 
 STYLE = """<style>
 body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1200px; }
@@ -214,3 +214,18 @@ def _gradcam_gallery(folder: Path, model: Any, x, y, card: ModelCard) -> str:
         text = _gradcam_png(model, x[found[0]], card, label_index, folder / png, lambda t: t)
         cells.append(f"<div><img src='report/{png}' width='160'><br>{html.escape(text)}</div>")
     return f"<h2>Grad-CAM: one test image per class</h2><div class='gallery'>{''.join(cells)}</div>"
+
+
+def report_for_run(run_dir: Path) -> Path:
+    """``report.html`` for a finished run directory, from its model.keras, card.json,
+    metrics.json and data/test.npz (what `cnnport train` calls after training)."""
+    import json
+
+    from cnnport.export.source import load_keras
+
+    run_dir = Path(run_dir)
+    card = ModelCard.from_json((run_dir / "card.json").read_bytes())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    with np.load(run_dir / "data" / "test.npz", allow_pickle=False) as data:
+        test_x, test_y = data["x"], data["y"].astype(np.int64)
+    return write_run_report(run_dir, load_keras(run_dir / "model.keras"), card, test_x, test_y, metrics)

@@ -103,12 +103,22 @@ def first_layer_filters(model: Any) -> np.ndarray | None:
     """The first convolution's kernel (kh, kw, in, out), nested models included."""
     import keras
 
-    for layer in model._flatten_layers(include_self=False):
-        if type(layer).__name__ in _CONV and not isinstance(layer, keras.Model):
-            kernel = getattr(layer, "kernel", None) or getattr(layer, "depthwise_kernel", None)
+    for layer in _in_call_order(keras, model):
+        if type(layer).__name__ in _CONV:
+            kernel = getattr(layer, "kernel", None)
+            if kernel is None:
+                kernel = getattr(layer, "depthwise_kernel", None)
             if kernel is not None:
                 return np.asarray(kernel)
     return None
+
+
+def _in_call_order(keras: Any, model: Any) -> list[Any]:
+    """The model's layers in the order they run, nested models expanded in place."""
+    found = []
+    for layer in model.layers:
+        found.extend(_in_call_order(keras, layer) if isinstance(layer, keras.Model) else [layer])
+    return found
 
 
 def tile(maps: list[np.ndarray], cell: int = 96, columns: int = 8, gap: int = 4) -> np.ndarray:
