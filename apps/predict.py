@@ -8,11 +8,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from cnnport.runtime import PROVIDERS, Engine, ImageDecodeError, InputError
+from cnnport.runtime import IMAGE_SUFFIXES, PROVIDERS, Engine, ImageDecodeError, InputError
 
 from .command import Command, command
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def iter_images(paths: list[str], recursive: bool) -> Iterator[Path]:

@@ -37,7 +37,7 @@ from .errors import (
 )
 from .extras import require
 from .modelfile import read_card
-from .preprocess import MAX_IMAGE_PIXELS, decode_image, preprocess
+from .preprocess import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, decode_image, preprocess
 from .providers import PROVIDERS, available_providers, resolve_providers
 from .registry import Registry
 
@@ -47,6 +47,7 @@ except metadata.PackageNotFoundError:  # running from a source tree without inst
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
     "METADATA_KEY",
     "PROVIDERS",

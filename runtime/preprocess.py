@@ -31,6 +31,7 @@ from .card import InputSpec, ResizeSpec
 from .errors import ImageDecodeError, InputError
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
     "SOURCE_COLORS",
     "ImageLike",
@@ -43,6 +44,9 @@ __all__ = [
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 SOURCE_COLORS = ("BGR", "RGB")
+# The image files cnnport reads, everywhere: training folders, predict, the webcam's
+# folder source, collect's counts. (Decoding is by content; this picks files to try.)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 _INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,
