@@ -56,7 +56,7 @@ def _train(out: Path, quick: bool):
 def _export(run_dir: Path, out: Path):
     from cnnport.export import ExportConfig, export_model, load_source
 
-    return export_model(load_source(run_dir), out / "digits.onnx", ExportConfig(int8=True))
+    return export_model(load_source(run_dir), out / "digits.onnx", ExportConfig(variants=("int8",)))
 
 
 def _benchmark(
@@ -171,12 +171,14 @@ class Demo(Command):
 
 
 def _summary(out: Path, run, result, seconds: float) -> None:
+    from cnnport.export import report_path
+
     lines = [
         f"      everything is in {out}/ ({seconds:.0f} s in all)",
         f"      run directory   {run.directory}  (model.keras, card.json, curves.png, confusion.png, metrics.json)",
     ]
     for kind, path in result.paths.items():
-        lines.append(f"      {kind:<15} {path}  (report: {path.with_suffix('.parity.json').name})")
+        lines.append(f"      {kind:<15} {path}  (report: {report_path(path).name})")
     lines += [
         f"      clip            {out / 'clip.avi'} -> {out / 'annotated.avi'}, {out / 'predictions.jsonl'}",
         "      next: cnnport webcam " + str(result.paths["fp32"]) + "   (live, camera 0)",

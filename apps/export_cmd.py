@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnport.export.heads import HEAD_CHOICES  # numpy only: the parser stays light
+from cnnport.export.variants import VARIANTS
 from cnnport.runtime import InputError, require
 
 from .command import Command, command
@@ -61,10 +62,15 @@ class Export(Command):
         parser.add_argument(
             "--simplify", action="store_true", help="simplify with onnxslim (parity checked after)"
         )
-        parser.add_argument(
-            "--fp16", action="store_true", help="also write MODEL.fp16.onnx (budget 0.2 points)"
-        )
-        parser.add_argument("--int8", action="store_true", help="also write MODEL.int8.onnx (budget 1 point)")
+        for spec in (VARIANTS.get(name) for name in VARIANTS if name != "fp32"):
+            # Each variant flag adds its name to args.variants, in the order given.
+            parser.add_argument(
+                f"--{spec.name}",
+                dest="variants",
+                action="append_const",
+                const=spec.name,
+                help=f"also write MODEL{spec.suffix}.onnx (budget {spec.budget:g} points of top-1 accuracy)",
+            )
         parser.add_argument(
             "--keep-failed", action="store_true", help="write the .onnx even when the gate fails"
         )
@@ -120,8 +126,7 @@ class Export(Command):
             input_dtype=args.input_dtype,
             tolerance=args.tolerance,
             simplify=args.simplify,
-            fp16=args.fp16,
-            int8=args.int8,
+            variants=tuple(dict.fromkeys(args.variants or ())),
             keep_failed=args.keep_failed,
             parity_limit=args.parity_limit,
             head=args.head,

@@ -2,7 +2,7 @@
 
 Example:
     >>> from cnnport.export import ExportConfig, export_model, load_source
-    >>> result = export_model(load_source("runs/digits"), "digits.onnx", ExportConfig(int8=True))  # doctest: +SKIP
+    >>> result = export_model(load_source("runs/digits"), "digits.onnx", ExportConfig(variants=("int8",)))  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 
 from .errors import ExportError
 from .heads import HEAD_CHOICES, InputScaling
+from .variants import VARIANTS
 
 __all__ = ["DEFAULT_OPSET", "ExportConfig"]
 
@@ -24,13 +25,13 @@ class ExportConfig:
         input_dtype: "uint8" (a Cast inside the graph) or "float32" raw pixels.
         tolerance: largest accepted fp32 difference of probabilities, Keras vs ORT.
         simplify: run onnxslim on the graph (parity is checked on the simplified graph).
-        fp16: also write a float16 variant.
-        int8: also write a static QDQ int8 variant.
+        variants: the reduced-precision variants to write besides fp32, by their
+            registered names (variants.VARIANTS: fp16, int8).
         keep_failed: keep the .onnx (as ``*.failed.onnx``) when the gate fails.
         random_batches: batch sizes of the random-input parity check.
         top_k: k of the top-k agreement.
-        fp16_budget: largest accepted top-1 accuracy drop of fp16, in points.
-        int8_budget: largest accepted top-1 accuracy drop of int8, in points.
+        budgets: (variant, points) pairs overriding a variant's default accuracy budget
+            (the largest accepted top-1 accuracy drop).
         parity_limit: most held-out images used by the gate (None: all).
         seed: seed of the random inputs.
         head: the classifier head: auto (found in the graph), softmax, logits, binary or
@@ -47,13 +48,11 @@ class ExportConfig:
     input_dtype: str = "uint8"
     tolerance: float = 1e-4
     simplify: bool = False
-    fp16: bool = False
-    int8: bool = False
+    variants: tuple[str, ...] = ()
     keep_failed: bool = False
     random_batches: tuple[int, ...] = (1, 7)
     top_k: int = 5
-    fp16_budget: float = 0.2
-    int8_budget: float = 1.0
+    budgets: tuple[tuple[str, float], ...] = ()
     parity_limit: int | None = None
     seed: int = 0
     head: str = "auto"
@@ -74,7 +73,12 @@ class ExportConfig:
             raise ExportError(f"tolerance must be positive; received {self.tolerance}")
         if self.top_k < 1 or any(b < 1 for b in self.random_batches):
             raise ExportError("top-k and random batch sizes must be at least 1")
-        if self.fp16_budget < 0 or self.int8_budget < 0:
+        for name in (*self.variants, *(name for name, _ in self.budgets)):
+            if name not in VARIANTS or name == "fp32":
+                raise ExportError(
+                    f"unknown variant {name!r}; accepted: {', '.join(n for n in VARIANTS if n != 'fp32')}"
+                )
+        if any(points < 0 for _, points in self.budgets):
             raise ExportError("accuracy budgets must be zero or positive (in points)")
         if self.head not in HEAD_CHOICES:
             raise ExportError(f"head must be one of {', '.join(HEAD_CHOICES)}; received {self.head!r}")
@@ -87,6 +91,10 @@ class ExportConfig:
         if self.std is not None and any(v == 0 for v in self.std):
             raise ExportError(f"--std must not contain 0; received {list(self.std)}")
 
+    def budget(self, variant: str) -> float:
+        """The top-1 accuracy a variant may lose, in points: the override, else its spec's."""
+        return dict(self.budgets).get(variant, VARIANTS.get(variant).budget)
+
     @property
     def scaling(self) -> InputScaling:
         """The pixel scaling to put in front of the model (identity by default)."""
@@ -96,9 +104,18 @@ class ExportConfig:
             std=tuple(self.std or (1.0,)),
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportConfig:
+        """The config as :meth:`to_dict` wrote it (lists back to tuples)."""
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values["budgets"] = tuple(dict(data.get("budgets") or {}).items())
+        return cls(**values)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["random_batches"] = list(self.random_batches)
+        data["variants"] = list(self.variants)
+        data["budgets"] = {name: points for name, points in self.budgets}
         for name in ("input_range", "mean", "std"):
             data[name] = None if data[name] is None else list(data[name])
         return data

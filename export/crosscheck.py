@@ -51,7 +51,7 @@ def _export_choices(onnx_path: Path, card: ModelCard) -> tuple[str, Any]:
     choice = "auto" if card.output.head == "softmax" else card.output.head
     try:
         config = json.loads(report_path(onnx_path).read_text())["config"]
-        exported = ExportConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+        exported = ExportConfig.from_dict(config)
     except (OSError, ValueError, KeyError, TypeError, ExportError):
         return choice, None
     return exported.head, exported.scaling

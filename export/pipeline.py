@@ -33,7 +33,7 @@ from .parity import (
     random_images,
 )
 from .source import SourceModel
-from .variants import VARIANT_BUILDERS
+from .variants import VARIANTS
 
 __all__ = ["ExportResult", "export_model", "report_path"]
 
@@ -101,10 +101,10 @@ def _plan(source: SourceModel, config: ExportConfig) -> _Plan:
             "the model starts without a Rescaling or Normalization layer: it will be fed raw 0-255 pixels; "
             "if it was trained on scaled pixels, pass --input-range (e.g. 0,1) and/or --mean/--std"
         )
-    if config.int8 and (source.calibration is None or not len(source.calibration)):
-        from .variants import to_int8
-
-        to_int8(None, source.calibration)  # raises the error that says where calibration images come from
+    calibrated = [name for name in config.variants if VARIANTS.get(name).calibrated]
+    if calibrated and (source.calibration is None or not len(source.calibration)):
+        # The builder's own error says where calibration images come from.
+        VARIANTS.get(calibrated[0]).builder(None, source.calibration)
     threshold = config.threshold if head.kind == "multilabel" else None
     logger.info("head: %s (model output: %s, at %s)", head.kind, head.model_output, head.finding.where)
     cam, note = _cam_plan(source, config)
@@ -271,7 +271,8 @@ def _failure(what: str, reports: dict, path: Path, config: ExportConfig) -> str:
 def _variant(
     kind: str, fp32: Any, fp32_runner: Any, source: SourceModel, output: Path, config, data, result, plan
 ):
-    model = check_graph(VARIANT_BUILDERS[kind](fp32, source.calibration), config.opset)
+    spec = VARIANTS.get(kind)
+    model = check_graph(spec.builder(fp32, source.calibration), config.opset)
     runner = ort_runner(model.SerializeToString())
     reports = _gate(data, runner, ("keras", f"onnxruntime-cpu-{kind}"), config, None)
     fp32_data = _GateData(
@@ -279,12 +280,12 @@ def _variant(
     )
     versus = _gate(fp32_data, runner, ("onnx-fp32", f"onnx-{kind}"), config, None)
     reports.update({f"vs fp32 {name}": r for name, r in versus.items()})
-    budget = config.fp16_budget if kind == "fp16" else config.int8_budget
+    budget = config.budget(kind)
     drop, how = _accuracy_drop(reports["all"], versus["all"])
     card = _finish_card(source.card, config, reports["all"], Variant(kind, accuracy_change=-drop / 100), plan)
     if drop > budget:
         reports["all"].failures.append(f"top-1 accuracy drop {drop:.2f} points ({how}) > budget {budget:g}")
-    path = output.with_name(f"{output.stem}.{kind}.onnx")
+    path = spec.path(output)
     _record(result, kind, path, reports, card)
     if reports["all"].passed or config.keep_failed:
         _write(model, card, reports, config, path)
@@ -317,7 +318,6 @@ def export_model(source: SourceModel, output: str | Path, config: ExportConfig |
     plan = _plan(source, config)
     data = _gate_data(source, config, source.test, plan)
     fp32, runner = _fp32(source, output, config, data, result, plan)
-    for kind in ("fp16", "int8"):
-        if getattr(config, kind):
-            _variant(kind, fp32, runner, source, output, config, data, result, plan)
+    for kind in config.variants:
+        _variant(kind, fp32, runner, source, output, config, data, result, plan)
     return result
