@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnport.export.crosscheck import DEFAULT_RUNTIMES
 from cnnport.export.heads import HEAD_CHOICES  # numpy only: the parser stays light
 from cnnport.export.variants import VARIANTS
 from cnnport.runtime import InputError, require
 
 from .command import Command, command
 from .predict import parse_size
-
-_RUNTIME_NAMES = ("keras", "ort-cpu", "ort-cuda", "opencv")
 
 
 def _require_export_stack(purpose: str) -> None:
@@ -241,16 +240,22 @@ class Check(Command):
         parser.add_argument("--keras", default=None, help="the .keras it came from (for the keras runtime)")
         parser.add_argument("--data", default=None, help="images: folder of class subfolders or .npz (x, y)")
         parser.add_argument(
-            "--runtimes", default=",".join(_RUNTIME_NAMES), help=f"comma list of {', '.join(_RUNTIME_NAMES)}"
+            "--runtimes",
+            default=",".join(DEFAULT_RUNTIMES),
+            help="comma list: keras, or a backend (engine, ort, opencv, ...) with an optional -PROVIDER "
+            "(cpu, cuda, tensorrt), e.g. ort-cpu,ort-cuda",
         )
         parser.add_argument("--samples", type=int, default=64, help="random images when no --data is given")
         parser.add_argument("--json", default=None, help="also write the result as JSON to this file")
 
     def run(self, args: argparse.Namespace) -> int:
+        from cnnport.export.backends import runtime_target
+
         runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
-        unknown = [r for r in runtimes if r not in _RUNTIME_NAMES]
-        if unknown or not runtimes:
-            raise InputError(f"unknown runtime(s) {unknown}; accepted: {', '.join(_RUNTIME_NAMES)}")
+        if not runtimes:
+            raise InputError(f"--runtimes needs at least one name, e.g. {','.join(DEFAULT_RUNTIMES)}")
+        for name in runtimes:
+            runtime_target(name)
         require("onnx", extra="train", purpose="cnnport check")
         if "keras" in runtimes and args.keras:
             require("tensorflow", extra="train", purpose="cnnport check --keras")
@@ -270,9 +275,10 @@ class Check(Command):
         print(format_matrix(result))
         body = {
             "model": args.model,
-            "samples": result["samples"],
-            "runtimes": result["runtimes"],
-            "pairs": {k: r.to_dict() for k, r in result["pairs"].items()},
+            "samples": result.samples,
+            "runtimes": result.runtimes,
+            # The document keys a pair "a|b"; in Python it is a tuple.
+            "pairs": {f"{a}|{b}": r.to_dict() for (a, b), r in result.pairs.items()},
         }
         if args.json:
             from cnnport.runtime.files import atomic_write_text

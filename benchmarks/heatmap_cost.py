@@ -45,7 +45,7 @@ def _export(folder: Path, size: int) -> tuple[Path, Path]:
 
 def _one_run(cam: Path, nocam: Path, size: int, repeats: int, rounds: int) -> dict[str, float]:
     from cnnport.apps.benchmark.measure import BenchConfig, bench_rows
-    from cnnport.apps.benchmark.runners import Target
+    from cnnport.export.backends import Target
 
     plan = [("no-cam", Target(nocam), ["engine"]), ("cam", Target(cam), ["engine", "engine-maps"])]
     config = BenchConfig(batch_sizes=(1,), repeats=repeats, rounds=rounds)

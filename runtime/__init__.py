@@ -34,6 +34,7 @@ from .errors import (
     ModelMismatchError,
     ProviderError,
     UnknownNameError,
+    UnsupportedError,
 )
 from .extras import require
 from .modelfile import read_card
@@ -71,6 +72,7 @@ __all__ = [
     "Registry",
     "ResizeSpec",
     "UnknownNameError",
+    "UnsupportedError",
     "Variant",
     "__version__",
     "available_providers",

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnport.export.backends import KERAS_RUNNERS, RUNNERS, Target
 from cnnport.export.variants import VARIANTS, variant_path
 from cnnport.runtime import PROVIDERS, InputError, UnknownNameError, read_card
 
 from .measure import BenchConfig, Row, bench_rows
-from .runners import KERAS_RUNNERS, RUNNERS, Target
 
 __all__ = ["DEFAULT_RUNNERS", "BenchPlan", "run_plan"]
 

@@ -1,10 +1,13 @@
-"""The things `cnnport bench` times, one registered builder each.
+"""The runtime backends, one registered builder each: what `cnnport check` compares and
+`cnnport bench` times.
 
-A builder takes a :class:`Target` (which .onnx, which provider, which session
-options) and returns a :class:`Runner`: ``prepare`` turns a uint8 model-input batch into
-what the runtime takes (outside the timed region), ``call`` is what is timed. A builder
-that cannot run here raises :class:`UnsupportedError` with the reason; the bench reports
-``unsupported: reason`` for its rows and goes on.
+A builder takes a :class:`Target` (which .onnx, which provider, which session options,
+which .keras) and returns a :class:`Runner`: ``prepare`` turns a uint8 model-input batch
+into what the runtime takes (outside the timed region), ``call`` is what bench times,
+and ``outputs`` runs a batch and returns typed :class:`Outputs` (probabilities, logits,
+class maps where the runtime gives them) for check's parity matrix. A builder that
+cannot run here raises :class:`~cnnport.runtime.UnsupportedError` with the reason; both
+commands report ``unsupported: reason`` and go on.
 
 | name            | what is timed                                                      |
 |-----------------|--------------------------------------------------------------------|
@@ -12,7 +15,7 @@ that cannot run here raises :class:`UnsupportedError` with the reason; the bench
 | ort             | bare ``session.run`` with the Engine's own session options (floor) |
 | engine-iobind   | ``Engine.run`` with IO binding forced on                            |
 | engine-maps     | ``Engine.run_with_maps``: probabilities and class activation maps   |
-| keras-function  | the .keras model in a ``tf.function`` (``training=False``)          |
+| keras-function  | the .keras model in a ``tf.function`` (``training=False``); ``keras`` in check |
 | keras-predict   | ``model.predict(x, batch_size=len(x))``                             |
 | opencv          | ``cv2.dnn.readNetFromONNX`` then ``net.forward``                    |
 """
@@ -26,13 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from cnnport.runtime import CnnportError, Registry
+from cnnport.runtime import PROVIDERS, CnnportError, Registry, UnknownNameError, UnsupportedError
 
-__all__ = ["KERAS_RUNNERS", "RUNNERS", "Runner", "Target", "UnsupportedError"]
+from .parity import Outputs
 
-
-class UnsupportedError(Exception):
-    """This runner cannot run this model here; the message says why."""
+__all__ = ["KERAS_RUNNERS", "RUNNERS", "Runner", "Target", "UnsupportedError", "runtime_target"]
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,19 @@ class Target:
 
 @dataclass
 class Runner:
-    """``call(prepare(batch))`` runs one batch; only ``call`` is timed."""
+    """``call(prepare(batch))`` runs one batch; only ``call`` is timed. ``outputs(batch)``
+    gives the typed results for parity (default: ``call``'s array as probabilities)."""
 
     call: Callable[[Any], Any]
     prepare: Callable[[np.ndarray], Any] = lambda batch: batch
     keep: Any = None  # objects that must stay alive as long as the runner
+    check: Callable[[np.ndarray], Outputs] | None = None
+
+    def outputs(self, batch: np.ndarray) -> Outputs:
+        """Probabilities (and logits and class maps where the runtime gives them) for ``batch``."""
+        if self.check is not None:
+            return self.check(batch)
+        return Outputs(np.asarray(self.call(self.prepare(batch)), np.float32))
 
 
 RUNNERS: Registry[Callable[[Target], Runner]] = Registry("bench runner")
@@ -75,7 +84,14 @@ def _engine(target: Target, io_binding: bool | None) -> Runner:
         )
     except CnnportError as exc:
         raise UnsupportedError(str(exc)) from None
-    return Runner(engine.run, keep=engine)
+
+    def check(batch: np.ndarray) -> Outputs:
+        if engine.has_class_maps:
+            probabilities, maps = engine.run_with_maps(batch)
+            return Outputs(probabilities, None, maps)
+        return Outputs(engine.run(batch))
+
+    return Runner(engine.run, keep=engine, check=check)
 
 
 @RUNNERS.register("engine")
@@ -93,7 +109,7 @@ def engine_maps_runner(target: Target) -> Runner:
         raise UnsupportedError(
             f"{target.onnx} has no class_maps output ({engine.card.output.class_maps_note or 'none exported'})"
         )
-    return Runner(engine.run_with_maps, keep=engine)
+    return Runner(engine.run_with_maps, keep=engine, check=runner.check)
 
 
 @RUNNERS.register("engine-iobind")
@@ -120,7 +136,14 @@ def ort_runner(target: Target) -> Runner:
     text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     output = ModelCard.from_json(text).output.name if text else session.get_outputs()[0].name
     input_name = session.get_inputs()[0].name
-    return Runner(lambda x: session.run([output], {input_name: x})[0], keep=session)
+    names = [o.name for o in session.get_outputs()]
+    wanted = [output] + [n for n in ("logits", "class_maps") if n in names and n != output]
+
+    def check(batch: np.ndarray) -> Outputs:
+        values = dict(zip(wanted, session.run(wanted, {input_name: batch}), strict=True))
+        return Outputs(values[output], values.get("logits"), values.get("class_maps"))
+
+    return Runner(lambda x: session.run([output], {input_name: x})[0], keep=session, check=check)
 
 
 def _load_keras(target: Target) -> Any:
@@ -156,7 +179,45 @@ def keras_function_runner(target: Target) -> Runner:
         with tf.device("/CPU:0"):
             return forward(x).numpy()
 
-    return Runner(call, prepare=lambda batch: tf.constant(batch, tf.float32), keep=model)
+    return Runner(
+        call,
+        prepare=lambda batch: tf.constant(batch, tf.float32),
+        keep=model,
+        check=_keras_check(model, target),
+    )
+
+
+def _keras_check(model: Any, target: Target) -> Callable[[np.ndarray], Outputs]:
+    """Keras' probabilities, logits and class maps, with the head and input scaling the
+    .onnx was exported with (so the comparison is like for like)."""
+    from .cam import find_cam
+    from .parity import keras_runner
+
+    head, scaling = _export_choices(target.onnx)
+    return keras_runner(model, head=head, scaling=scaling, cam=not isinstance(find_cam(model), str))
+
+
+def _export_choices(onnx_path: Path) -> tuple[str, Any]:
+    """The head choice and input scaling the .onnx was exported with.
+
+    Read from the export's report (MODEL.parity.json) when it is beside the model; else
+    the card's head, with no scaling.
+    """
+    import json
+
+    from cnnport.runtime import read_card
+
+    from .config import ExportConfig
+    from .errors import ExportError
+    from .pipeline import report_path
+
+    card = read_card(onnx_path) if onnx_path.is_file() else None
+    choice = "auto" if card is None or card.output.head == "softmax" else card.output.head
+    try:
+        exported = ExportConfig.from_dict(json.loads(report_path(onnx_path).read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError, ExportError):
+        return choice, None
+    return exported.head, exported.scaling
 
 
 @RUNNERS.register("keras-predict")
@@ -185,17 +246,52 @@ def opencv_runner(target: Target) -> Runner:
         raise UnsupportedError(f"cv2.dnn.readNetFromONNX failed: {_cv_reason(exc)}") from None
     names = net.getUnconnectedOutLayersNames()
     output = "probabilities" if "probabilities" in names else names[0]
+    wanted = [output] + [n for n in ("logits", "class_maps") if n in names]
 
-    def call(x: np.ndarray) -> np.ndarray:
+    def forward(x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
         try:
             net.setInput(x)
-            return net.forward(output)
+            return list(net.forward(outputs))
         except cv2.error as exc:
             raise UnsupportedError(f"OpenCV DNN forward failed: {_cv_reason(exc)}") from None
 
-    return Runner(call, keep=net)
+    def check(batch: np.ndarray) -> Outputs:
+        values = dict(zip(wanted, forward(batch, wanted), strict=True))
+        n = len(batch)
+        logits = values.get("logits")
+        maps = values.get("class_maps")
+        return Outputs(
+            np.asarray(values[output]).reshape(n, -1),
+            None if logits is None else np.asarray(logits).reshape(n, -1),
+            None if maps is None else np.asarray(maps),
+        )
+
+    return Runner(lambda x: forward(x, [output])[0], keep=net, check=check)
 
 
 def _cv_reason(exc: Exception) -> str:
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
+
+
+def runtime_target(name: str) -> tuple[str, str]:
+    """A runtime as `cnnport check` names it -> (backend, provider).
+
+    ``keras`` is the Keras model (keras-function, on the CPU); ``BACKEND-PROVIDER`` such as
+    ``ort-cpu``, ``ort-cuda``, ``ort-tensorrt`` or ``engine-cuda`` picks a provider; a bare
+    backend name runs on the CPU.
+
+    Raises:
+        UnknownNameError: neither form names a registered backend and provider.
+    """
+    if name == "keras":
+        return "keras-function", "cpu"
+    if name in RUNNERS:
+        return name, "cpu"
+    backend, _, provider = name.rpartition("-")
+    if backend in RUNNERS and provider in PROVIDERS:
+        return backend, provider
+    raise UnknownNameError(
+        f"unknown runtime {name!r}; accepted: keras, a backend ({', '.join(RUNNERS.names())}) "
+        f"optionally followed by -PROVIDER ({', '.join(PROVIDERS.names())}), e.g. ort-cpu, ort-cuda"
+    )
