@@ -38,7 +38,7 @@ from .errors import (
 )
 from .extras import require
 from .modelfile import read_card
-from .preprocess import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, decode_image, preprocess
+from .preprocess import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, decode_image, find_images, preprocess
 from .providers import PROVIDERS, available_providers, resolve_providers
 from .registry import Registry
 
@@ -77,6 +77,7 @@ __all__ = [
     "__version__",
     "available_providers",
     "decode_image",
+    "find_images",
     "preprocess",
     "read_card",
     "require",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Union
 
@@ -38,6 +38,7 @@ __all__ = [
     "crop_window",
     "decode_all",
     "decode_image",
+    "find_images",
     "preprocess",
     "to_input_color",
 ]
@@ -292,3 +293,30 @@ def preprocess(
     for i, image in enumerate(batch):
         out[i] = _one(image, spec, resize, color, f"image {i}" if len(batch) > 1 else "image")
     return out if spec.dtype == "uint8" else out.astype(np.float32)
+
+
+def find_images(paths: Sequence[str | os.PathLike], recursive: bool = False) -> Iterator[Path]:
+    """Files named directly, and image files inside named folders, sorted.
+
+    Raises:
+        InputError: a named path does not exist, or a folder holds no images.
+    """
+    for name in paths:
+        path = Path(name)
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(
+                p
+                for p in path.glob(pattern)
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
+            if not found:
+                raise InputError(
+                    f"folder {name!r} holds no images (accepted: {' '.join(IMAGE_SUFFIXES)}"
+                    f"{'' if recursive else '; use --recursive for subfolders'})"
+                )
+            yield from found
+        else:
+            raise InputError(f"no such file or folder: {name!r}")

@@ -5,92 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from cnnport.runtime import IMAGE_SUFFIXES, PROVIDERS, Engine, ImageDecodeError, InputError
+from cnnport.runtime import Engine, ImageDecodeError, InputError, find_images
 
-from .command import Command, command
-
-
-def iter_images(paths: list[str], recursive: bool) -> Iterator[Path]:
-    """Files named directly, and image files inside named folders, sorted.
-
-    Raises:
-        InputError: a named path does not exist, or a folder holds no images.
-    """
-    for name in paths:
-        path = Path(name)
-        if path.is_file():
-            yield path
-        elif path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(
-                p
-                for p in path.glob(pattern)
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-            )
-            if not found:
-                raise InputError(
-                    f"folder {name!r} holds no images (accepted: {' '.join(IMAGE_SUFFIXES)}"
-                    f"{'' if recursive else '; use --recursive for subfolders'})"
-                )
-            yield from found
-        else:
-            raise InputError(f"no such file or folder: {name!r}")
-
-
-def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by every command that opens an Engine."""
-    parser.add_argument(
-        "--provider",
-        default="auto",
-        choices=["auto", *PROVIDERS.names()],
-        help="execution provider; auto uses CUDA when it really loads, else CPU",
-    )
-    parser.add_argument("--device-id", type=int, default=0, help="GPU index for cuda/tensorrt")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its choice)"
-    )
-    parser.add_argument(
-        "--labels", default=None, help="text file of class names, one a line, for an ONNX without a card"
-    )
-    parser.add_argument(
-        "--input-size",
-        default=None,
-        metavar="HxW",
-        help="input height x width for an ONNX without a card, e.g. 224x224",
-    )
-
-
-def parse_size(text: str, flag: str = "--input-size") -> tuple[int, int]:
-    """``"224x224"`` -> (224, 224); anything else is an InputError naming ``flag``."""
-    try:
-        height, width = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"{flag} must look like 224x224 (height x width); received {text!r}") from None
-    if height < 1 or width < 1:
-        raise InputError(f"{flag} needs a positive height and width; received {text!r}")
-    return height, width
-
-
-def engine_from_args(args: argparse.Namespace, *, spinning: bool = True) -> Engine:
-    labels = None
-    if args.labels:
-        try:
-            labels = [line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip()]
-        except OSError as exc:
-            raise InputError(f"cannot read labels file {args.labels!r}: {exc.strerror or exc}") from None
-    size = parse_size(args.input_size) if args.input_size else None
-    return Engine(
-        args.model,
-        providers=args.provider,
-        device_id=args.device_id,
-        threads=args.threads,
-        spinning=spinning,
-        labels=labels,
-        input_size=size,
-    )
+from ..arguments import add_engine_arguments, engine_from_args
+from ..command import Command, command
 
 
 @command
@@ -131,7 +51,7 @@ class Predict(Command):
         if args.threshold is not None and not 0 < args.threshold < 1:
             raise InputError(f"--threshold must be between 0 and 1; received {args.threshold}")
         engine = engine_from_args(args)
-        paths = list(iter_images(args.images, args.recursive))
+        paths = list(find_images(args.images, args.recursive))
         failures = 0
         if not args.json:
             what = f"present (>= {args.threshold or engine.threshold:g})" if engine.multilabel else "label"

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnnport.runtime import InputError, require
+from cnnport.runtime import InputError, find_images, require
 
-from .command import Command, command
-from .predict import iter_images, parse_size
+from ..arguments import parse_size
+from ..command import Command, command
 
 
 @command
@@ -51,14 +51,14 @@ class Explain(Command):
     def run(self, args: argparse.Namespace) -> int:
         if args.maps < 1:
             raise InputError(f"--maps must be at least 1; received {args.maps}")
-        paths = list(iter_images(args.images, recursive=False))
+        paths = list(find_images(args.images, recursive=False))
         require("tensorflow", extra="train", purpose="cnnport explain")
         from cnnport.explain import explain_images
         from cnnport.export import load_source
         from cnnport.export.heads import InputScaling
         from cnnport.runtime import preprocess
 
-        from .export_cmd import _floats
+        from ..arguments import parse_floats
 
         size = parse_size(args.input_size) if args.input_size else None
         source = load_source(args.source, args.labels, input_size=size)
@@ -70,7 +70,7 @@ class Explain(Command):
                     f"--class {args.class_label!r} is not a label of this model; accepted: {', '.join(card.labels)}"
                 )
             class_index = card.labels.index(args.class_label)
-        value_range = _floats(args.input_range, "--input-range", 2)
+        value_range = parse_floats(args.input_range, "--input-range", 2)
         scaling = InputScaling(range=value_range) if value_range else InputScaling()
         images = [(str(path), preprocess(str(path), card.input, card.resize)[0]) for path in paths]
         page = explain_images(

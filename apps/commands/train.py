@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from .command import Command, command
+from ..command import Command, command
 
 logger = logging.getLogger("cnnport")
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from cnnport.runtime import CnnportError
 
-from .command import Command, command
+from ..command import Command, command
 
 __all__ = ["Demo"]
 
@@ -64,7 +64,7 @@ def _benchmark(
 ) -> dict[str, float]:
     """Median batch-1 latency in ms of Keras (tf.function) and the engine, measured by
     `cnnport bench`'s own runners (interleaved, after warm-up)."""
-    from .benchmark import BenchConfig, Target, bench_rows
+    from ..benchmark import BenchConfig, Target, bench_rows
 
     target = Target(onnx=onnx_path, provider="cpu", keras=model_path)
     rows = bench_rows(
@@ -95,7 +95,7 @@ def _clip(run_dir: Path, out: Path, frames: int) -> tuple[Path, np.ndarray]:
 
 
 def _classify_clip(onnx_path: Path, clip: Path, out: Path, window: bool) -> int:
-    from .cli import main
+    from ..cli import main
 
     args = ["webcam", str(onnx_path), "--source", str(clip), "--jsonl", str(out / "predictions.jsonl"),
             "--save", str(out / "annotated.avi"), "--provider", "cpu"]  # fmt: skip

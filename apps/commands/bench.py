@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cnnport.runtime import InputError
 
-from .command import Command, command
+from ..command import Command, command
 
 
 def _int_list(text: str, flag: str) -> tuple[int, ...]:
@@ -54,8 +54,8 @@ class Bench(Command):
         from cnnport.export.variants import VARIANTS
         from cnnport.runtime import PROVIDERS
 
-        from .benchmark import RUNNERS
-        from .benchmark.plan import DEFAULT_RUNNERS
+        from ..benchmark import RUNNERS
+        from ..benchmark.plan import DEFAULT_RUNNERS
 
         parser.add_argument("model", help="the fp32 .onnx; its .fp16/.int8 siblings are the variants")
         parser.add_argument("--keras", default=None, help="the .keras it was exported from (Keras rows)")
@@ -103,8 +103,8 @@ class Bench(Command):
     def run(self, args: argparse.Namespace) -> int:
         from cnnport.runtime.files import atomic_write_text
 
-        from .benchmark import BenchConfig, format_ratios, format_table, memory_method, ratios, to_json
-        from .benchmark.plan import BenchPlan, run_plan
+        from ..benchmark import BenchConfig, format_ratios, format_table, memory_method, ratios, to_json
+        from ..benchmark.plan import BenchPlan, run_plan
 
         if args.repeats < 1 or args.warmup < 0 or args.rounds < 1:
             raise InputError("--repeats and --rounds must be at least 1 and --warmup at least 0")
