@@ -56,9 +56,23 @@ class OverlayState:
 
 
 def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: Scale, color=WHITE, size=1.0) -> None:
-    # A dark outline keeps text legible on any background.
+    # A dark outline keeps text legible on any background. It is the same glyphs drawn at
+    # small offsets: a thicker stroke would also widen OpenCV's letter spacing, and the
+    # outline would drift right of the text (it did: a ghost copy after every word).
     font, thick = scale.font * size, scale.px(1.2)
-    cv2.putText(image, text, origin, FONT, font, BLACK, thick + scale.px(2), cv2.LINE_AA)
+    step = max(1, scale.px(1.5))
+    x, y = origin
+    for dx, dy in (
+        (-step, 0),
+        (step, 0),
+        (0, -step),
+        (0, step),
+        (-step, -step),
+        (step, step),
+        (-step, step),
+        (step, -step),
+    ):
+        cv2.putText(image, text, (x + dx, y + dy), FONT, font, BLACK, thick, cv2.LINE_AA)
     cv2.putText(image, text, origin, FONT, font, color, thick, cv2.LINE_AA)
 
 
@@ -68,7 +82,7 @@ def _panel(image: np.ndarray, top_left: tuple[int, int], bottom_right: tuple[int
     if x1 > x0 and y1 > y0:
         region = image[y0:y1, x0:x1]
         # convertScaleAbs darkens in place at a tenth of numpy's float round trip.
-        region[:] = cv2.convertScaleAbs(region, alpha=0.45)
+        region[:] = cv2.convertScaleAbs(region, alpha=0.35)
 
 
 def _bars(image: np.ndarray, top_k: Sequence[Candidate], scale: Scale, top: int) -> None:
