@@ -192,10 +192,10 @@ def test_opencv_dnn_parity_on_the_default_model(exported, digits, run_dir):
     result = cross_check(
         output, card, digits[2][:64], digits[3][:64], ("keras", "ort-cpu", "opencv"), run_dir / "model.keras"
     )
-    assert result["runtimes"]["ort-cpu"] == "ok"
-    assert result["runtimes"]["opencv"] == "ok", result["runtimes"]["opencv"]
-    assert result["pairs"]["keras|opencv"].max_abs_diff < TOL
-    assert result["pairs"]["keras|opencv"].top1_agreement == 1.0
+    assert result.runtimes["ort-cpu"] == "ok"
+    assert result.runtimes["opencv"] == "ok", result.runtimes["opencv"]
+    assert result.report("keras", "opencv").max_abs_diff < TOL
+    assert result.report("keras", "opencv").top1_agreement == 1.0
 
 
 def test_mobilenet_v2_exports_and_passes_the_gate(tmp_path, digits, capsys):
