@@ -43,15 +43,17 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_size(text: str, flag: str = "--input-size") -> tuple[int, int]:
-    """``"224x224"`` -> (224, 224); anything else is an InputError naming ``flag``."""
+def parse_size(
+    text: str, flag: str = "--input-size", example: str = "224x224 (height x width)"
+) -> tuple[int, int]:
+    """``"224x224"`` -> (224, 224), in the order written; an InputError naming ``flag`` otherwise."""
     try:
-        height, width = (int(x) for x in text.lower().split("x"))
+        first, second = (int(x) for x in text.lower().split("x"))
     except ValueError:
-        raise InputError(f"{flag} must look like 224x224 (height x width); received {text!r}") from None
-    if height < 1 or width < 1:
-        raise InputError(f"{flag} needs a positive height and width; received {text!r}")
-    return height, width
+        raise InputError(f"{flag} must look like {example}; received {text!r}") from None
+    if first < 1 or second < 1:
+        raise InputError(f"{flag} must be positive; received {text!r}")
+    return first, second
 
 
 def engine_from_args(args: argparse.Namespace, *, spinning: bool = True) -> Engine:
@@ -94,15 +96,7 @@ def require_export_stack(purpose: str) -> None:
 
 def frame_size(text: str | None) -> tuple[int, int] | None:
     """``--size 640x480`` -> (640, 480) (width x height, as cameras take it)."""
-    if not text:
-        return None
-    try:
-        width, height = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--size must look like 640x480 (width x height); received {text!r}") from None
-    if width < 1 or height < 1:
-        raise InputError(f"--size must be positive; received {text!r}")
-    return width, height
+    return parse_size(text, "--size", "640x480 (width x height)") if text else None
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
