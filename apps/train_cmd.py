@@ -74,6 +74,13 @@ class Train(Command):
 
 
 def _summary(run) -> None:
+    if not run.role.is_chief:
+        # Its weights were the chief's at every step; the chief alone writes the run.
+        print(f"worker {run.role.worker} of {run.role.workers}: done in {run.seconds:.1f} s; "
+              f"the chief (worker 0) writes the run to {run.directory}")  # fmt: skip
+        if run.stopped:
+            print(f"error: {run.stopped}", file=sys.stderr)
+        return
     m = run.metrics
     lines = [
         "",

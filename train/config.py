@@ -86,6 +86,10 @@ class TrainConfig:
     distribute: str = _opt(
         "none", "tf.distribute strategy: none, mirrored (all local GPUs or CPUs) or multiworker"
     )
+    worker_timeout: float = _opt(
+        120.0,
+        "multiworker: seconds to wait for every worker to start, and for a stalled peer, before stopping",
+    )
     resume: bool = _opt(False, "continue an interrupted run in --out from its last finished epoch")
     tensorboard: bool = _opt(True, "write TensorBoard logs to RUN/logs")
     verbose: int = _opt(1, "Keras progress display: 0 silent, 1 progress bar, 2 one line per epoch")
@@ -114,6 +118,7 @@ class TrainConfig:
             ("test-split", 0 < self.test_split < 0.5, "in (0, 0.5)"),
             ("cache", self.cache in CACHES, ", ".join(CACHES)),
             ("distribute", self.distribute in DISTRIBUTE, ", ".join(DISTRIBUTE)),
+            ("worker-timeout", self.worker_timeout > 0, "above 0"),
             ("verbose", self.verbose in (0, 1, 2), "0, 1 or 2"),
         ]
         for flag, ok, accepted in checks:
