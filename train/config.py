@@ -25,6 +25,8 @@ SCHEDULES = ("cosine", "plateau", "none")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 CACHES = ("auto", "memory", "mmap")
 MIXES = ("none", "mixup", "cutmix")
+# The key of config.json that records how the run was distributed (not a flag).
+DISTRIBUTION_KEY = "distribution"
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -139,8 +141,13 @@ class TrainConfig:
         data["out"] = str(self.run_dir)
         return data
 
-    def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+    def save(self, path: Path, distribution: dict[str, Any] | None = None) -> None:
+        """Writes the config; ``distribution`` records how the run was spread (workers,
+        replicas, per-replica and global batch): a fact about the run, not an input."""
+        data = self.to_dict()
+        if distribution is not None:
+            data[DISTRIBUTION_KEY] = distribution
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
@@ -149,6 +156,7 @@ class TrainConfig:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise TrainError(f"cannot read training config {str(path)!r}: {exc}") from None
+        data.pop(DISTRIBUTION_KEY, None)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

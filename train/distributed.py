@@ -5,13 +5,17 @@ MirroredStrategy over every local GPU (or CPU), ``multiworker`` is
 MultiWorkerMirroredStrategy over the workers named in ``TF_CONFIG``. All three train
 through the same loop (:mod:`cnnport.train.loop`).
 
-A multi-worker cluster fails loudly and in bounded time instead of hanging:
-
-- a worker named in TF_CONFIG that never starts: the others give up after
-  ``--worker-timeout`` seconds with an error that names TF_CONFIG and the address;
-- a worker that dies mid-run: TensorFlow's peer health check (tuned here to a few
-  seconds) aborts the collectives, and every collective has ``--worker-timeout`` as its
-  deadline, so the survivors stop with an error that says how to ``--resume``.
+A multi-worker cluster fails loudly and in bounded time instead of hanging. A worker
+whose peer never started, or died, waits inside TensorFlow's C++ runtime (its start-up
+barrier, or a collective) holding the GIL, where neither a Python exception nor
+SIGTERM reaches it (TensorFlow's preemption notifier takes SIGTERM), and TensorFlow
+2.21's own deadlines (collective timeouts, peer health checks, coordination-service
+timeouts) did not end those waits when tried here. So a watchdog process
+(:mod:`cnnport.train.watchdog`) ends the worker with an ``error:`` line when it makes
+no progress for
+``--worker-timeout`` seconds: at start-up the message names TF_CONFIG and the addresses
+that do not answer; during training it says how to ``--resume``. The chief's files are
+written atomically, so ending the process never leaves a partial file.
 """
 
 from __future__ import annotations
@@ -19,23 +23,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import TrainError
+from .watchdog import Watchdog
 
 __all__ = ["Cluster", "Role", "WorkerLostError", "cluster_from_env", "make_strategy", "role_of"]
 
 logger = logging.getLogger(__name__)
-
-# How often each worker checks that its peers are alive, how long one check may take,
-# and how many failed checks in a row mean a peer is gone: a dead peer is noticed in
-# about HEALTH_INTERVAL + HEALTH_RETRIES * HEALTH_TIMEOUT seconds (TensorFlow's
-# defaults, 30 s / 10 s / 3, take a minute).
-HEALTH_INTERVAL_S = 5
-HEALTH_TIMEOUT_S = 3
-HEALTH_RETRIES = 2
 
 TF_CONFIG_EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
@@ -77,6 +73,11 @@ class Role:
     @property
     def is_chief(self) -> bool:
         return self.worker == 0
+
+    def record(self, global_batch: int) -> dict[str, int]:
+        """What config.json records of the distribution."""
+        return {"workers": self.workers, "replicas": self.replicas,
+                "per_replica_batch": global_batch // self.replicas, "global_batch": global_batch}  # fmt: skip
 
     def describe(self, global_batch: int) -> str:
         per_replica = global_batch // self.replicas
@@ -123,15 +124,15 @@ def cluster_from_env(environ: Mapping[str, str] | None = None) -> Cluster:
     return Cluster(tuple(workers), index)
 
 
-def make_strategy(kind: str, worker_timeout: float):
+def make_strategy(kind: str, worker_timeout: float, watchdog: Watchdog | None = None):
     """The strategy for ``--distribute`` ``kind`` (none, mirrored or multiworker).
 
-    For multiworker this blocks until every worker of TF_CONFIG has started, at most
-    ``worker_timeout`` seconds.
+    For multiworker this blocks until every worker of TF_CONFIG has started; if that
+    takes more than ``worker_timeout`` seconds, ``watchdog`` ends the process with an
+    error naming TF_CONFIG and the addresses that do not answer.
 
     Raises:
         TrainError: TF_CONFIG is unusable.
-        WorkerLostError: a worker did not come up in time.
     """
     import tensorflow as tf
 
@@ -143,18 +144,21 @@ def make_strategy(kind: str, worker_timeout: float):
             devices=[d.name for d in gpus or tf.config.list_logical_devices("CPU")]
         )
     cluster = cluster_from_env()
-    _tune_health_checks(worker_timeout)
+    logger.info("worker %d of %d: waiting for %s (at most %g s, --worker-timeout)", cluster.index,
+                len(cluster.workers), ", ".join(cluster.peers) or "no peers", worker_timeout)  # fmt: skip
+    if watchdog is not None:
+        watchdog.arm(_not_started(cluster, worker_timeout), probe=cluster.peers)
+    # The timeout also bounds each collective where TensorFlow honours it.
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=worker_timeout)
-    logger.info("worker %d of %d: waiting for %s (at most %g s)", cluster.index, len(cluster.workers),
-                ", ".join(cluster.peers) or "no peers", worker_timeout)  # fmt: skip
-    try:
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-    except (RuntimeError, tf.errors.OpError) as exc:
-        raise WorkerLostError(
-            f"the workers named in TF_CONFIG did not all start within --worker-timeout {worker_timeout:g} s; "
-            f"{_unreachable(cluster)} (this is worker {cluster.index}: {cluster.workers[cluster.index]}; "
-            f"TensorFlow said: {str(exc).splitlines()[0]})"
-        ) from None
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def _not_started(cluster: Cluster, worker_timeout: float) -> str:
+    return (
+        f"the workers named in TF_CONFIG ({', '.join(cluster.workers)}) did not all start within "
+        f"--worker-timeout {worker_timeout:g} s (this is worker {cluster.index}, "
+        f"{cluster.workers[cluster.index]})"
+    )
 
 
 def role_of(strategy) -> Role:
@@ -166,59 +170,17 @@ def role_of(strategy) -> Role:
     return Role(int(resolver.task_id or 0), workers, strategy.num_replicas_in_sync)
 
 
-def worker_lost(exc: Exception, role: Role, run_dir: str) -> WorkerLostError:
-    """The error a surviving worker reports when a collective failed because a peer is gone."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return WorkerLostError(
-        f"worker {role.worker} of {role.workers}: a peer stopped answering during training, so this worker "
-        f"stopped too ({type(exc).__name__}: {first}). Restart every worker with the same TF_CONFIG and "
+def peer_lost_message(role: Role, run_dir: str, worker_timeout: float, detail: str = "") -> str:
+    """What a surviving worker says when its peers stopped answering."""
+    detail = f" ({detail})" if detail else ""
+    return (
+        f"worker {role.worker} of {role.workers}: no progress for --worker-timeout {worker_timeout:g} s: "
+        f"another worker stopped answering{detail}. Restart every worker with the same TF_CONFIG and "
         f"`--out {run_dir} --resume` to continue from the chief's last finished epoch"
     )
 
 
-def stop_health_checks(strategy) -> None:
-    """Stops the peer health check once training is over, so a peer that has finished
-    and exited is not reported as lost while the chief writes its reports."""
-    stop = getattr(getattr(strategy, "extended", None), "_stop_check_health_thread", None)
-    if stop is not None:
-        stop()
-
-
-def _tune_health_checks(worker_timeout: float) -> None:
-    # TensorFlow exposes these only as class attributes of its collective strategy's
-    # extended class (its own tests set them the same way); the defaults wait forever
-    # for a worker that never starts and take a minute to notice one that died.
-    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
-
-    extended = collective.CollectiveAllReduceExtended
-    settings = {
-        "_check_health_initial_timeout": max(1, int(worker_timeout)),
-        "_check_health_interval": HEALTH_INTERVAL_S,
-        "_check_health_timeout": HEALTH_TIMEOUT_S,
-        "_check_health_retry_limit": HEALTH_RETRIES,
-    }
-    missing = [name for name in settings if not hasattr(extended, name)]
-    if missing:
-        logger.warning(
-            "this TensorFlow has no %s on CollectiveAllReduceExtended: a worker that never starts or dies "
-            "may be noticed late (only --worker-timeout on collectives applies)", ", ".join(missing)
-        )  # fmt: skip
-    for name, value in settings.items():
-        if name not in missing:
-            setattr(extended, name, value)
-
-
-def _unreachable(cluster: Cluster) -> str:
-    down = [address for address in cluster.peers if not _listening(address)]
-    if down:
-        return f"nothing answers at {', '.join(down)} (is that worker started, with the same TF_CONFIG?)"
-    return "every peer address answers, so a worker may have started with a different TF_CONFIG"
-
-
-def _listening(address: str, timeout: float = 2.0) -> bool:
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def worker_lost(exc: Exception, role: Role, run_dir: str, worker_timeout: float) -> WorkerLostError:
+    """The error for a collective that TensorFlow itself ended because a peer is gone."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return WorkerLostError(peer_lost_message(role, run_dir, worker_timeout, f"{type(exc).__name__}: {first}"))

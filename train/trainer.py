@@ -26,11 +26,12 @@ from .augment import augmentation_for, augmentation_layers
 from .callbacks import NanGuard
 from .config import TrainConfig
 from .datasets import DATASETS, Splits, load_dataset
-from .distributed import Role, make_strategy, role_of, stop_health_checks, worker_lost
+from .distributed import Role, make_strategy, peer_lost_message, role_of, worker_lost
 from .errors import TrainError
 from .loop import distribute_split, predict, run_epochs
 from .pipeline import cache_split, make_dataset
 from .report import classification_metrics, plot_confusion, plot_curves, read_history
+from .watchdog import Watchdog
 
 __all__ = ["CALIBRATION_SAMPLES", "Run", "fit", "input_spec_for"]
 
@@ -77,35 +78,24 @@ def fit(config: TrainConfig) -> Run:
         0.986
     """
     require("tensorflow", purpose="cnnport train")
-    import keras
-
     started = time.perf_counter()
-    # First, because only the chief (worker 0) may write the run directory.
-    strategy = make_strategy(config.distribute, config.worker_timeout)
-    role = role_of(strategy)
-    _check_batch(config, role)
-    config = _prepare_run_dir(config, role)
-    logger.info("%s", role.describe(config.batch_size))
+    # Multi-worker: a watchdog process ends this one if the cluster stops making progress.
+    watchdog = Watchdog(config.worker_timeout) if config.distribute == "multiworker" else None
+    try:
+        strategy = make_strategy(config.distribute, config.worker_timeout, watchdog)
+        role = role_of(strategy)
+        if watchdog is not None:
+            watchdog.arm(peer_lost_message(role, str(config.run_dir), config.worker_timeout))
+        _check_batch(config, role)
+        # After the strategy: only the chief (worker 0) may write the run directory.
+        config = _prepare_run_dir(config, role)
+        logger.info("%s", role.describe(config.batch_size))
+        model, splits, spec, resize, guard = _train_model(config, strategy, role, watchdog)
+    finally:
+        if watchdog is not None:
+            # No collective follows: the chief writes the run alone, the others may exit.
+            watchdog.close()
     run_dir = config.run_dir
-    keras.utils.set_random_seed(config.seed)
-    # Without this, parallel tf.data maps draw augmentation randomness in whatever
-    # order threads run, and the same seed gives a different model each time.
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()
-    spec, resize = input_spec_for(config), ResizeSpec(mode="stretch", interpolation="area")
-    splits = load_dataset(
-        config.data, spec, resize, val_split=config.val_split, test_split=config.test_split, seed=config.seed
-    )
-    if role.is_chief:
-        _write_data_files(run_dir, splits)
-    with strategy.scope():
-        model = build_model(config.model, spec, len(splits.labels), config)
-    guard = NanGuard()
-    with tempfile.TemporaryDirectory(prefix="cnnport-worker-") as scratch:
-        # Other workers keep their (memory-mapped) caches here, outside --out, deleted at exit.
-        _train(model, splits, config, strategy, guard, role, run_dir if role.is_chief else Path(scratch))
-    stop_health_checks(strategy)
     stopped = guard.message
     if guard.tripped:
         logger.error(stopped)
@@ -118,6 +108,30 @@ def fit(config: TrainConfig) -> Run:
     atomic_write_text(run_dir / "card.json", card.to_json(indent=2) + "\n")
     return Run(run_dir, config, card, metrics, time.perf_counter() - started, role.replicas,
                stopped, splits.skipped, role)  # fmt: skip
+
+
+def _train_model(config: TrainConfig, strategy, role: Role, watchdog: Watchdog | None):
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(config.seed)
+    # Without this, parallel tf.data maps draw augmentation randomness in whatever
+    # order threads run, and the same seed gives a different model each time.
+    tf.config.experimental.enable_op_determinism()
+    spec, resize = input_spec_for(config), ResizeSpec(mode="stretch", interpolation="area")
+    splits = load_dataset(
+        config.data, spec, resize, val_split=config.val_split, test_split=config.test_split, seed=config.seed
+    )
+    if role.is_chief:
+        _write_data_files(config.run_dir, splits)
+    with strategy.scope():
+        model = build_model(config.model, spec, len(splits.labels), config)
+    guard = NanGuard()
+    with tempfile.TemporaryDirectory(prefix="cnnport-worker-") as scratch:
+        # Other workers keep their (memory-mapped) caches here, outside --out, deleted at exit.
+        cache_root = config.run_dir if role.is_chief else Path(scratch)
+        _train(model, splits, config, strategy, guard, role, cache_root, watchdog)
+    return model, splits, spec, resize, guard
 
 
 def _check_batch(config: TrainConfig, role: Role) -> None:
@@ -139,6 +153,8 @@ def _prepare_run_dir(config: TrainConfig, role: Role) -> TrainConfig:
             raise TrainError(f"--resume: {str(run_dir)!r} has no config.json to continue from")
         previous = TrainConfig.load(saved)
         logger.info("resuming %s from its last finished epoch (its config.json is used)", run_dir)
+        _check_batch(previous, role)
+        previous.save(saved, role.record(previous.batch_size))  # the cluster may differ this time
         return replace(previous, resume=True, verbose=config.verbose)
     if saved.exists() or (run_dir / "model.keras").exists():
         raise TrainError(
@@ -146,7 +162,7 @@ def _prepare_run_dir(config: TrainConfig, role: Role) -> TrainConfig:
             "or choose another --out"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(saved)
+    config.save(saved, role.record(config.batch_size))
     return config
 
 
@@ -242,20 +258,27 @@ def _callbacks(config: TrainConfig, guard: NanGuard, phase: str, chief: bool) ->
 
 
 def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard, role: Role,
-           cache_root: Path) -> None:  # fmt: skip
+           cache_root: Path, watchdog: Watchdog | None) -> None:  # fmt: skip
+    import keras
     import tensorflow as tf
 
+    heartbeat = []
+    if watchdog is not None:
+        beat = watchdog.beat
+        heartbeat.append(keras.callbacks.LambdaCallback(
+            on_train_begin=beat, on_epoch_begin=beat, on_epoch_end=beat, on_train_batch_end=beat,
+            on_test_batch_end=beat))  # fmt: skip
     try:
-        _train_phases(model, splits, config, strategy, guard, role, cache_root)
+        _train_phases(model, splits, config, strategy, guard, role, cache_root, heartbeat)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
             tf.errors.AbortedError, tf.errors.InternalError) as exc:  # fmt: skip
         if role.workers == 1:
             raise
-        raise worker_lost(exc, role, str(config.run_dir)) from None
+        raise worker_lost(exc, role, str(config.run_dir), config.worker_timeout) from None
 
 
 def _train_phases(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard, role: Role,
-                  cache_root: Path) -> None:  # fmt: skip
+                  cache_root: Path, heartbeat: list) -> None:  # fmt: skip
     folder = config.data not in DATASETS and Path(config.data).is_dir()
     aug = augmentation_for(config, flip_ok=splits.flip_ok, folder=folder)
     logger.info("augmentation: %s; mixing: %s", aug, config.mix)
@@ -283,7 +306,7 @@ def _train_phases(model, splits: Splits, config: TrainConfig, strategy, guard: N
         with strategy.scope():
             _compile(model, config, steps, epochs, lr)
         run_epochs(model, strategy, train_ds, val_ds, epochs=epochs, steps=steps, verbose=config.verbose,
-                   callbacks=_callbacks(config, guard, phase, role.is_chief))  # fmt: skip
+                   callbacks=_callbacks(config, guard, phase, role.is_chief) + heartbeat)  # fmt: skip
         if guard.tripped:
             break
 
