@@ -15,6 +15,8 @@ TensorBoard and our own callbacks behave as they do under ``fit``.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,8 +26,12 @@ from .datasets import Split
 
 __all__ = ["distribute_split", "predict", "run_epochs"]
 
-# The per-replica sums each step returns; all-reduced, they give the global figures.
+logger = logging.getLogger(__name__)
+
+# The per-replica sums each step returns, stacked in one tensor so that one collective
+# (a round trip between workers) reduces them; summed, they give the global figures.
 _SUMS = ("loss", "correct", "count")
+_COUNT = _SUMS.index("count")
 
 
 def distribute_split(strategy, split: Split, global_batch: int, build: Callable):
@@ -56,8 +62,8 @@ class _Totals:
     count: float = 0.0
 
     def add(self, sums: dict) -> None:
-        for name in _SUMS:
-            setattr(self, name, getattr(self, name) + float(sums[name]))
+        for name, value in zip(_SUMS, np.asarray(sums), strict=True):
+            setattr(self, name, getattr(self, name) + float(value))
 
     def logs(self, prefix: str = "") -> dict[str, float]:
         n = max(self.count, 1.0)
@@ -82,9 +88,7 @@ class _Steps:
 
         def step(batch):
             sums = self.strategy.run(replica_fn, args=batch)
-            return {
-                k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in sums.items()
-            }
+            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, sums, axis=None)
 
         return step
 
@@ -94,8 +98,9 @@ class _Steps:
         count = tf.cast(tf.shape(labels)[0], tf.float32)
         hits = tf.equal(tf.argmax(labels, -1), tf.argmax(probabilities, -1))
         # Reported like fit: mean cross-entropy plus the regularization penalty.
-        return {"loss": tf.reduce_sum(per_example) + penalty * count,
+        sums = {"loss": tf.reduce_sum(per_example) + penalty * count,
                 "correct": tf.reduce_sum(tf.cast(hits, tf.float32)), "count": count}  # fmt: skip
+        return tf.stack([sums[name] for name in _SUMS])
 
     def _penalty(self):
         import tensorflow as tf
@@ -115,7 +120,7 @@ class _Steps:
             # The mean over the global batch (its real size: the last one may be short,
             # or empty on a worker whose shard ran out); the optimizer sums the replicas'
             # gradients, so each replica's share of the penalty is 1/replicas.
-            images_in_step = context.all_reduce(tf.distribute.ReduceOp.SUM, sums["count"])
+            images_in_step = context.all_reduce(tf.distribute.ReduceOp.SUM, sums[_COUNT])
             loss = tf.reduce_sum(per_example) / tf.maximum(images_in_step, 1.0)
             loss += penalty / context.num_replicas_in_sync
         gradients = tape.gradient(loss, variables)
@@ -155,7 +160,7 @@ def run_epochs(model, strategy, train_data, val_data, *, epochs: int, steps: int
     logs: dict = {}
     for epoch in range(first_epoch, epochs):
         hooks.on_epoch_begin(epoch)
-        logs = _train_epoch(steps_fns, train_data, hooks, model)
+        logs = _train_epoch(steps_fns, train_data, hooks, model, epoch)
         logs.update(_validate(steps_fns, val_data, hooks))
         hooks.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -164,14 +169,17 @@ def run_epochs(model, strategy, train_data, val_data, *, epochs: int, steps: int
     return logs
 
 
-def _train_epoch(steps_fns: _Steps, data, hooks, model) -> dict:
-    totals = _Totals()
+def _train_epoch(steps_fns: _Steps, data, hooks, model, epoch: int) -> dict:
+    totals, started = _Totals(), time.perf_counter()
     for step, batch in enumerate(data):
         hooks.on_train_batch_begin(step)
         totals.add(steps_fns.train(batch))
         hooks.on_train_batch_end(step, totals.logs())
         if model.stop_training:
             break
+    seconds = time.perf_counter() - started
+    logger.info("epoch %d: trained on %d images (all replicas) in %.2f s: %.0f images/s", epoch + 1,
+                totals.count, seconds, totals.count / seconds)  # fmt: skip
     return totals.logs()
 
 
