@@ -46,7 +46,7 @@ class Run:
 
     directory: Path
     config: TrainConfig
-    card: ModelCard
+    card: ModelCard | None  # None on a worker other than the chief
     metrics: dict
     seconds: float
     replicas: int = 1
