@@ -12,9 +12,8 @@ SIGTERM reaches it (TensorFlow's preemption notifier takes SIGTERM), and TensorF
 2.21's own deadlines (collective timeouts, peer health checks, coordination-service
 timeouts) did not end those waits when tried here. So a watchdog process
 (:mod:`cnnport.train.watchdog`) ends the worker with an ``error:`` line when it makes
-no progress for
-``--worker-timeout`` seconds: at start-up the message names TF_CONFIG and the addresses
-that do not answer; during training it says how to ``--resume``. The chief's files are
+no progress for ``--worker-timeout`` seconds: at start-up the message names TF_CONFIG
+and the addresses that do not answer; during training it says how to ``--resume``. The chief's files are
 written atomically, so ending the process never leaves a partial file.
 """
 
@@ -26,10 +25,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import TrainError
+from .errors import TrainError, WorkerLostError
 from .watchdog import Watchdog
 
-__all__ = ["Cluster", "Role", "WorkerLostError", "cluster_from_env", "make_strategy", "role_of"]
+__all__ = ["Cluster", "Role", "cluster_from_env", "make_strategy", "role_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +36,6 @@ TF_CONFIG_EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
     '"task": {"type": "worker", "index": 0}}\''
 )
-
-
-class WorkerLostError(TrainError):
-    """A peer of a multi-worker run stopped answering (or never started)."""
 
 
 @dataclass(frozen=True)
@@ -170,17 +165,18 @@ def role_of(strategy) -> Role:
     return Role(int(resolver.task_id or 0), workers, strategy.num_replicas_in_sync)
 
 
-def peer_lost_message(role: Role, run_dir: str, worker_timeout: float, detail: str = "") -> str:
-    """What a surviving worker says when its peers stopped answering."""
-    detail = f" ({detail})" if detail else ""
+def peer_lost_message(role: Role, run_dir: str, why: str) -> str:
+    """What a surviving worker says when another stopped answering (``why``: how it knows)."""
     return (
-        f"worker {role.worker} of {role.workers}: no progress for --worker-timeout {worker_timeout:g} s: "
-        f"another worker stopped answering{detail}. Restart every worker with the same TF_CONFIG and "
-        f"`--out {run_dir} --resume` to continue from the chief's last finished epoch"
+        f"worker {role.worker} of {role.workers}: {why}: another worker stopped answering. Restart every "
+        f"worker with the same TF_CONFIG and `--out {run_dir} --resume` to continue from the chief's last "
+        "finished epoch"
     )
 
 
-def worker_lost(exc: Exception, role: Role, run_dir: str, worker_timeout: float) -> WorkerLostError:
+def worker_lost(exc: Exception, role: Role, run_dir: str) -> WorkerLostError:
     """The error for a collective that TensorFlow itself ended because a peer is gone."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return WorkerLostError(peer_lost_message(role, run_dir, worker_timeout, f"{type(exc).__name__}: {first}"))
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+    return WorkerLostError(
+        peer_lost_message(role, run_dir, f"a collective failed ({type(exc).__name__}: {first})")
+    )

@@ -85,7 +85,8 @@ def fit(config: TrainConfig) -> Run:
         strategy = make_strategy(config.distribute, config.worker_timeout, watchdog)
         role = role_of(strategy)
         if watchdog is not None:
-            watchdog.arm(peer_lost_message(role, str(config.run_dir), config.worker_timeout))
+            stalled = f"no progress for --worker-timeout {config.worker_timeout:g} s"
+            watchdog.arm(peer_lost_message(role, str(config.run_dir), stalled))
         _check_batch(config, role)
         # After the strategy: only the chief (worker 0) may write the run directory.
         config = _prepare_run_dir(config, role)
@@ -274,7 +275,7 @@ def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard
             tf.errors.AbortedError, tf.errors.InternalError) as exc:  # fmt: skip
         if role.workers == 1:
             raise
-        raise worker_lost(exc, role, str(config.run_dir), config.worker_timeout) from None
+        raise worker_lost(exc, role, str(config.run_dir)) from None
 
 
 def _train_phases(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard, role: Role,
