@@ -90,7 +90,8 @@ class TrainConfig:
     )
     worker_timeout: float = _opt(
         120.0,
-        "multiworker: seconds to wait for every worker to start, and for a stalled peer, before stopping",
+        "multiworker: seconds without progress before stopping when a peer's address stops answering "
+        "(4 times as long while it still answers)",
     )
     resume: bool = _opt(False, "continue an interrupted run in --out from its last finished epoch")
     tensorboard: bool = _opt(True, "write TensorBoard logs to RUN/logs")

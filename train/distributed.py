@@ -152,7 +152,7 @@ def _not_started(cluster: Cluster, worker_timeout: float) -> str:
     return (
         f"the workers named in TF_CONFIG ({', '.join(cluster.workers)}) did not all start within "
         f"--worker-timeout {worker_timeout:g} s (this is worker {cluster.index}, "
-        f"{cluster.workers[cluster.index]})"
+        f"{cluster.workers[cluster.index]}; is every worker started, with the same TF_CONFIG?)"
     )
 
 

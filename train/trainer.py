@@ -26,7 +26,7 @@ from .augment import augmentation_for, augmentation_layers
 from .callbacks import NanGuard
 from .config import TrainConfig
 from .datasets import DATASETS, Splits, load_dataset
-from .distributed import Role, make_strategy, peer_lost_message, role_of, worker_lost
+from .distributed import Role, cluster_from_env, make_strategy, peer_lost_message, role_of, worker_lost
 from .errors import TrainError
 from .loop import distribute_split, predict, run_epochs
 from .pipeline import cache_split, make_dataset
@@ -86,7 +86,9 @@ def fit(config: TrainConfig) -> Run:
         role = role_of(strategy)
         if watchdog is not None:
             stalled = f"no progress for --worker-timeout {config.worker_timeout:g} s"
-            watchdog.arm(peer_lost_message(role, str(config.run_dir), stalled))
+            watchdog.arm(
+                peer_lost_message(role, str(config.run_dir), stalled), probe=cluster_from_env().peers
+            )
         _check_batch(config, role)
         # After the strategy: only the chief (worker 0) may write the run directory.
         config = _prepare_run_dir(config, role)

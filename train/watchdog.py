@@ -4,8 +4,12 @@ A worker whose peer never started, or died, waits inside TensorFlow's C++ runtim
 start-up barrier, or a collective) holding Python's GIL, so no Python thread, exception
 or signal handler of its own can run, and TensorFlow's preemption notifier swallows
 SIGTERM. A small child process (stdlib only) therefore watches a pipe: the trainer
-sends a line at each step; when none comes for ``timeout`` seconds while armed, the
-child prints ``error: <message>`` on the shared stderr and SIGKILLs the trainer. When
+sends a line at each step. When none has come for ``timeout`` seconds while armed and
+a peer's address no longer accepts connections (a dead worker's port closes at once),
+or none has come for ``STILL_ANSWERING_FACTOR`` times as long although every peer
+answers (a peer alive but stuck, or one started with another TF_CONFIG), the child
+prints ``error: <message>`` on the shared stderr and SIGKILLs the trainer. A slow but
+live peer (tracing a step on a loaded machine) is thus not taken for a dead one. When
 the trainer exits, the pipe closes and the child exits too.
 
 Run as ``python -m cnnport.train.watchdog PARENT_PID TIMEOUT`` (done by :class:`Watchdog`).
@@ -27,6 +31,10 @@ __all__ = ["Watchdog", "unreachable"]
 
 # Beats closer together than this are not sent (a step can take microseconds).
 _BEAT_EVERY_S = 0.5
+# How much longer a worker waits when every peer's address still answers.
+STILL_ANSWERING_FACTOR = 4
+# Seconds between probes of the peers' addresses while stalled.
+_PROBE_EVERY_S = 1.0
 
 
 class Watchdog:
@@ -48,7 +56,7 @@ class Watchdog:
         )
 
     def arm(self, message: str, probe: Sequence[str] = ()) -> None:
-        """Watch from now on; ``probe``: host:port addresses whose silence the message names."""
+        """Watch from now on; ``probe``: the peers' host:port addresses (see the module doc)."""
         self._send({"arm": message, "probe": list(probe)})
 
     def beat(self, *_args, **_kwargs) -> None:
@@ -87,22 +95,19 @@ def unreachable(addresses: Sequence[str], timeout: float = 2.0) -> list[str]:
     return down
 
 
-def _fire(parent: int, state: dict) -> None:
+def _fire(parent: int, state: dict, down: list[str]) -> None:
     message = state["arm"]
-    if state.get("probe"):
-        down = unreachable(state["probe"])
-        message += (
-            f"; nothing answers at {', '.join(down)} (is that worker started, with the same TF_CONFIG?)"
-            if down
-            else "; every peer address answers, so a worker may run with a different TF_CONFIG"
-        )
+    if down:
+        message += f"; nothing answers at {', '.join(down)}"
+    elif state.get("probe"):
+        message += "; every peer address still answers (a worker stuck, or started with another TF_CONFIG?)"
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
     os.kill(parent, signal.SIGKILL)
 
 
 def _main(parent: int, timeout: float) -> int:
-    fd, pending, state, last = sys.stdin.fileno(), b"", None, time.monotonic()
+    fd, pending, state, last, probed = sys.stdin.fileno(), b"", None, time.monotonic(), 0.0
     while True:
         ready, _, _ = select.select([fd], [], [], 0.25)
         if ready:
@@ -113,8 +118,12 @@ def _main(parent: int, timeout: float) -> int:
             for line in lines:
                 message, last = json.loads(line), time.monotonic()
                 state = message if "arm" in message else None if "disarm" in message else state
-        if state is not None and time.monotonic() - last > timeout:
-            _fire(parent, state)
+        stalled = time.monotonic() - last
+        if state is None or stalled <= timeout or time.monotonic() - probed < _PROBE_EVERY_S:
+            continue
+        down, probed = unreachable(state.get("probe", [])), time.monotonic()
+        if down or not state.get("probe") or stalled > STILL_ANSWERING_FACTOR * timeout:
+            _fire(parent, state, down)
             return 0
 
 
