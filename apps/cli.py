@@ -14,6 +14,7 @@ import argparse
 import importlib
 import logging
 import os
+import pkgutil
 import sys
 from collections.abc import Sequence
 
@@ -26,21 +27,16 @@ __all__ = ["build_parser", "main"]
 logger = logging.getLogger("cnnport")
 
 
-# Modules whose import registers subcommands; each later stage adds its own.
-_COMMAND_MODULES = (
-    "cnnport.apps.predict",
-    "cnnport.apps.train_cmd",
-    "cnnport.apps.export_cmd",
-    "cnnport.apps.webcam_cmd",
-    "cnnport.apps.bench_cmd",
-    "cnnport.apps.demo",
-    "cnnport.apps.doctor",
-)
+def _register_commands() -> None:
+    """Imports every module of apps/commands/, each registering its command."""
+    from . import commands
+
+    for module in pkgutil.iter_modules(commands.__path__):
+        importlib.import_module(f"{commands.__name__}.{module.name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    for module in _COMMAND_MODULES:
-        importlib.import_module(module)
+    _register_commands()
     parser = argparse.ArgumentParser(
         prog="cnnport",
         description="Train an image classifier, export it to ONNX, and run it live on a camera.",

@@ -1,6 +1,6 @@
 """The README's benchmark tables: `cnnport bench` on the demo model and on mobilenet_v2.
 
-Builds both models first (see bench_models.py: LeNet-5 trained on digits, and
+Builds both models first (see cnnport.apps.benchmark.models: LeNet-5 trained on digits, and
 MobileNetV2 weights=None trained on digits at 224x224), then runs ``cnnport bench`` on
 each with every runner (Engine, bare session.run, Keras tf.function, Keras predict,
 OpenCV DNN) and every variant, and checks the issue's targets on the ratios of that
@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_models import digits_lenet, digits_mobilenet_v2, keras_path
-
+from cnnport.apps.benchmark.models import digits_lenet, digits_mobilenet_v2, keras_path
 from cnnport.apps.cli import main as cnnport
 from cnnport.runtime import read_card
 

@@ -8,7 +8,7 @@ be compared; medians over --repeats.
     python benchmarks/startup.py [--model model.onnx] [--cache DIR] [--repeats 7]
 
 Without --model it uses the default demo model: LeNet-5 trained on digits and exported
-by bench_models.py (about a minute to build; reused from --cache).
+by cnnport.apps.benchmark.models (about a minute to build; reused from --cache).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_models import digits_lenet
+from cnnport.apps.benchmark.models import digits_lenet
 
 SCRIPTS = {
     "python -c pass (interpreter floor)": "pass",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,10 +28,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_models import digits_lenet, digits_mobilenet_v2, keras_path
-
 from cnnport.apps.benchmark import BenchConfig, Runner, time_interleaved
+from cnnport.apps.benchmark.models import digits_lenet, digits_mobilenet_v2, keras_path
 
 Call = Callable[[], object]
 

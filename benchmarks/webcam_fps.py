@@ -13,7 +13,7 @@ i.e. the pipeline adds little beyond its slowest stage. Medians over --repeats.
     python benchmarks/webcam_fps.py [--model model.onnx] [--cache DIR] [--frames 300] [--repeats 3]
 
 Without --model it uses the default demo model: LeNet-5 trained on digits and exported
-by bench_models.py (about a minute to build; reused from --cache).
+by cnnport.apps.benchmark.models (about a minute to build; reused from --cache).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import logging
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,9 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_models import digits_lenet
-
+from cnnport.apps.benchmark.models import digits_lenet
 from cnnport.apps.benchmark.report import cpu_name
 from cnnport.apps.webcam import WebcamApp, WebcamConfig
 from cnnport.runtime import Engine

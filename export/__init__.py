@@ -2,13 +2,13 @@
 
 Example:
     >>> from cnnport.export import ExportConfig, export_model, load_source
-    >>> result = export_model(load_source("runs/digits"), "digits.onnx", ExportConfig(int8=True))  # doctest: +SKIP
+    >>> result = export_model(load_source("runs/digits"), "digits.onnx", ExportConfig(variants=("int8",)))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from .config import DEFAULT_OPSET, ExportConfig
-from .crosscheck import RUNTIMES, cross_check, format_matrix
+from .crosscheck import DEFAULT_RUNTIMES, CheckResult, cross_check, format_matrix
 from .errors import (
     ConversionError,
     ExportError,
@@ -24,7 +24,8 @@ from .source import LabelledImages, SourceModel, load_source, read_labels
 
 __all__ = [
     "DEFAULT_OPSET",
-    "RUNTIMES",
+    "DEFAULT_RUNTIMES",
+    "CheckResult",
     "ConversionError",
     "ExportConfig",
     "ExportError",

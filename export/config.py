@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import ExportError
+from .heads import HEAD_CHOICES, InputScaling
+from .variants import VARIANTS
 
 __all__ = ["DEFAULT_OPSET", "ExportConfig"]
 
@@ -23,30 +25,42 @@ class ExportConfig:
         input_dtype: "uint8" (a Cast inside the graph) or "float32" raw pixels.
         tolerance: largest accepted fp32 difference of probabilities, Keras vs ORT.
         simplify: run onnxslim on the graph (parity is checked on the simplified graph).
-        fp16: also write a float16 variant.
-        int8: also write a static QDQ int8 variant.
+        variants: the reduced-precision variants to write besides fp32, by their
+            registered names (variants.VARIANTS: fp16, int8).
         keep_failed: keep the .onnx (as ``*.failed.onnx``) when the gate fails.
         random_batches: batch sizes of the random-input parity check.
         top_k: k of the top-k agreement.
-        fp16_budget: largest accepted top-1 accuracy drop of fp16, in points.
-        int8_budget: largest accepted top-1 accuracy drop of int8, in points.
+        budgets: (variant, points) pairs overriding a variant's default accuracy budget
+            (the largest accepted top-1 accuracy drop).
         parity_limit: most held-out images used by the gate (None: all).
         seed: seed of the random inputs.
+        head: the classifier head: auto (found in the graph), softmax, logits, binary or
+            multilabel (see heads.py).
+        threshold: a multi-label head's decision threshold, written into the card.
+        input_range: for a model trained on scaled pixels without a scaling layer: the
+            range 0..255 is mapped to (None: raw pixels).
+        mean: per-channel (or one) mean subtracted after ``input_range``.
+        std: per-channel (or one) standard deviation divided by after ``mean``.
+        cam: add the ``class_maps`` output where the head allows it (see cam.py).
     """
 
     opset: int = DEFAULT_OPSET
     input_dtype: str = "uint8"
     tolerance: float = 1e-4
     simplify: bool = False
-    fp16: bool = False
-    int8: bool = False
+    variants: tuple[str, ...] = ()
     keep_failed: bool = False
     random_batches: tuple[int, ...] = (1, 7)
     top_k: int = 5
-    fp16_budget: float = 0.2
-    int8_budget: float = 1.0
+    budgets: tuple[tuple[str, float], ...] = ()
     parity_limit: int | None = None
     seed: int = 0
+    head: str = "auto"
+    threshold: float = 0.5
+    input_range: tuple[float, float] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    cam: bool = True
 
     def __post_init__(self) -> None:
         if self.input_dtype not in ("uint8", "float32"):
@@ -59,10 +73,49 @@ class ExportConfig:
             raise ExportError(f"tolerance must be positive; received {self.tolerance}")
         if self.top_k < 1 or any(b < 1 for b in self.random_batches):
             raise ExportError("top-k and random batch sizes must be at least 1")
-        if self.fp16_budget < 0 or self.int8_budget < 0:
+        for name in (*self.variants, *(name for name, _ in self.budgets)):
+            if name not in VARIANTS or name == "fp32":
+                raise ExportError(
+                    f"unknown variant {name!r}; accepted: {', '.join(n for n in VARIANTS if n != 'fp32')}"
+                )
+        if any(points < 0 for _, points in self.budgets):
             raise ExportError("accuracy budgets must be zero or positive (in points)")
+        if self.head not in HEAD_CHOICES:
+            raise ExportError(f"head must be one of {', '.join(HEAD_CHOICES)}; received {self.head!r}")
+        if not 0 < self.threshold < 1:
+            raise ExportError(f"threshold must be between 0 and 1; received {self.threshold}")
+        if self.input_range is not None and (
+            len(self.input_range) != 2 or not self.input_range[0] < self.input_range[1]
+        ):
+            raise ExportError(f"--input-range must be LOW,HIGH with LOW < HIGH; received {self.input_range}")
+        if self.std is not None and any(v == 0 for v in self.std):
+            raise ExportError(f"--std must not contain 0; received {list(self.std)}")
+
+    def budget(self, variant: str) -> float:
+        """The top-1 accuracy a variant may lose, in points: the override, else its spec's."""
+        return dict(self.budgets).get(variant, VARIANTS.get(variant).budget)
+
+    @property
+    def scaling(self) -> InputScaling:
+        """The pixel scaling to put in front of the model (identity by default)."""
+        return InputScaling(
+            range=tuple(self.input_range or (0.0, 255.0)),
+            mean=tuple(self.mean or (0.0,)),
+            std=tuple(self.std or (1.0,)),
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportConfig:
+        """The config as :meth:`to_dict` wrote it (lists back to tuples)."""
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values["budgets"] = tuple(dict(data.get("budgets") or {}).items())
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["random_batches"] = list(self.random_batches)
+        data["variants"] = list(self.variants)
+        data["budgets"] = {name: points for name, points in self.budgets}
+        for name in ("input_range", "mean", "std"):
+            data[name] = None if data[name] is None else list(data[name])
         return data

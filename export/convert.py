@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .cam import CAM_OUTPUT, find_cam
 from .errors import ConversionError, SourceModelError
+from .heads import InputScaling, classifier_heads, find_head, resolve_head
 from .lowmem import PhaseHook, convert_frozen, freeze
 
 __all__ = ["classifier_function", "convert", "logits_model"]
@@ -25,69 +27,55 @@ __all__ = ["classifier_function", "convert", "logits_model"]
 logger = logging.getLogger(__name__)
 
 INPUT_NAME = "image"
-OUTPUT_NAMES = ("probabilities", "logits")
+OUTPUT_NAMES = ("probabilities", "logits", CAM_OUTPUT)  # class_maps only when asked for
 
 
-def logits_model(model: Any) -> Any:
-    """A function of the model's input (raw float pixels) returning [logits, probabilities].
+def logits_model(
+    model: Any, head: str = "auto", scaling: InputScaling | None = None, cam: bool = False
+) -> Any:
+    """A function of raw float pixels returning ``[probabilities, logits]`` (see heads.py),
+    and ``class_maps`` third with ``cam`` (see cam.py).
 
-    Accepts the run-directory form (Dense "logits" then Activation softmax) and the
-    keras.applications form (softmax inside the last Dense), whose logits are
-    recomputed from the last Dense's input with its activation left out.
+    Args:
+        head: the head choice (heads.HEAD_CHOICES), resolved against this model's graph.
+        cam: also compute the class activation maps.
 
     Raises:
-        SourceModelError: the model does not end in a softmax classifier.
+        SourceModelError: the model's head is not a classifier head cnnport knows, or
+            does not fit ``head``, or ``cam`` was asked of a model without a CAM head.
     """
-    import keras
-
-    last = model.layers[-1]
-    config = last.get_config()
-    if isinstance(last, keras.layers.Activation) and config.get("activation") == "softmax":
-        previous = model.layers[-2]
-        if not isinstance(previous, keras.layers.Dense) or previous.get_config()["activation"] != "linear":
-            raise SourceModelError(
-                f"the softmax layer {last.name!r} must follow a linear Dense layer; "
-                f"received {type(previous).__name__} {previous.name!r}"
-            )
-        heads = keras.Model(model.inputs, [previous.output, last.output])
-        # A one-input functional model expects a list; a bare tensor makes Keras warn.
-        return lambda x: heads([x], training=False)
-    if isinstance(last, keras.layers.Dense) and config.get("activation") == "softmax":
-        features = keras.Model(model.inputs, [last.input, last.output])
-
-        def recompute(x: Any) -> list[Any]:
-            hidden, probabilities = features([x], training=False)
-            logits = keras.ops.matmul(hidden, last.kernel)
-            if last.use_bias:
-                logits = logits + last.bias
-            return [logits, probabilities]
-
-        return recompute
-    raise SourceModelError(
-        "the model must end in a softmax classifier: a linear Dense followed by "
-        "Activation('softmax'), or a Dense with activation='softmax'; received last layer "
-        f"{type(last).__name__} {last.name!r} with activation {config.get('activation')!r}"
-    )
+    cam_head = None
+    if cam:
+        cam_head = find_cam(model)
+        if isinstance(cam_head, str):
+            raise SourceModelError(cam_head)
+    return classifier_heads(model, resolve_head(find_head(model), head), scaling, cam_head)
 
 
-def classifier_function(model: Any, shape: tuple[int, int, int], input_dtype: str) -> tuple[Any, Any]:
-    """A jit-free tf.function: raw pixels named "image" -> {probabilities, logits}.
+def classifier_function(
+    model: Any,
+    shape: tuple[int, int, int],
+    input_dtype: str,
+    head: str = "auto",
+    scaling: InputScaling | None = None,
+    cam: bool = False,
+) -> tuple[Any, Any]:
+    """A jit-free tf.function: raw pixels named "image" -> {probabilities, logits[, class_maps]}.
 
     Returns:
         The tf.function and its input signature (dynamic batch axis).
     """
     import tensorflow as tf
 
-    heads = logits_model(model)
+    heads = logits_model(model, head, scaling, cam)
     dtype = tf.uint8 if input_dtype == "uint8" else tf.float32
     signature = [tf.TensorSpec((None, *shape), dtype, name=INPUT_NAME)]
 
     def classify(image: Any) -> dict[str, Any]:
         pixels = tf.cast(image, tf.float32)
-        logits, probabilities = heads(pixels)
+        answer = heads(pixels)
         return {
-            "probabilities": tf.identity(probabilities, name="probabilities"),
-            "logits": tf.identity(logits, name="logits"),
+            name: tf.identity(value, name=name) for name, value in zip(OUTPUT_NAMES, answer, strict=False)
         }
 
     return tf.function(classify, input_signature=signature, jit_compile=False, autograph=False), signature
@@ -176,6 +164,9 @@ def convert(
     opset: int,
     *,
     on_phase: PhaseHook | None = None,
+    head: str = "auto",
+    scaling: InputScaling | None = None,
+    cam: bool = False,
 ) -> Any:
     """Converts a Keras classifier to an onnx.ModelProto (not yet checked).
 
@@ -184,6 +175,9 @@ def convert(
 
     Args:
         on_phase: called with each phase's name as it starts (memory timelines).
+        head: the head choice (default: found in the graph, see heads.py).
+        scaling: pixel scaling put in front of the model.
+        cam: add the ``class_maps`` output (the model must have a CAM head).
 
     Raises:
         ConversionError: tracing or tf2onnx failed; the message names the cause.
@@ -191,7 +185,7 @@ def convert(
     import tensorflow as tf
 
     phase = on_phase or (lambda name: None)
-    function, _ = classifier_function(model, shape, input_dtype)
+    function, _ = classifier_function(model, shape, input_dtype, head, scaling, cam)
     try:
         phase("trace")
         with _plain_grouped_conv():
@@ -211,10 +205,26 @@ def convert(
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise ConversionError(f"tf2onnx could not convert the model: {type(exc).__name__}: {exc}") from exc
     _captures_to_initializers(proto, concrete)
+    wanted = list(OUTPUT_NAMES[: 3 if cam else 2])
+    _order_outputs(proto, wanted)
     names = [o.name for o in proto.graph.output]
-    if sorted(names) != sorted(OUTPUT_NAMES) or [i.name for i in proto.graph.input] != [INPUT_NAME]:
+    if names != wanted or [i.name for i in proto.graph.input] != [INPUT_NAME]:
         raise ConversionError(
             f"the converted graph has inputs {[i.name for i in proto.graph.input]} and outputs {names}; "
-            f"expected input {INPUT_NAME!r} and outputs {list(OUTPUT_NAMES)}"
+            f"expected input {INPUT_NAME!r} and outputs {wanted}"
         )
     return proto
+
+
+def _order_outputs(proto: Any, wanted: list[str]) -> None:
+    """Puts ``probabilities`` first: ``session.run(None, feed)[0]`` is what bare onnxruntime,
+    OpenCV DNN and Triton users read, and tf2onnx orders a dict's outputs by name."""
+    by_name = {o.name: o for o in proto.graph.output}
+    if set(by_name) != set(wanted):
+        return  # reported by the caller's check
+    ordered = [by_name[name] for name in wanted]
+    copies = [type(o)() for o in ordered]
+    for copy, original in zip(copies, ordered, strict=True):
+        copy.CopyFrom(original)
+    del proto.graph.output[:]
+    proto.graph.output.extend(copies)

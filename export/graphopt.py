@@ -36,8 +36,14 @@ _LAYOUT = {"Transpose", "Reshape"}
 
 
 def optimize_graph(proto: Any) -> Any:
-    """Both rewrites, in the order `cnnport export` applies them to a converted graph."""
-    return hoist_input_layout(fold_weight_layout(proto))
+    """The rewrites, in the order `cnnport export` applies them to a converted graph.
+
+    Besides the two above, a correctness rewrite: zero padding before a max pool is
+    kept out of onnxruntime's reach (padpool.py explains the bug it avoids).
+    """
+    from .padpool import protect_zero_padded_maxpool
+
+    return protect_zero_padded_maxpool(hoist_input_layout(fold_weight_layout(proto)))
 
 
 def fold_weight_layout(proto: Any) -> Any:

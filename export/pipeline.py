@@ -12,14 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from cnnport.runtime import METADATA_KEY, ModelCard, Provenance, Variant
+from cnnport.runtime import METADATA_KEY, SCHEMA_VERSION, ModelCard, OutputSpec, Provenance, Variant
 from cnnport.runtime.files import atomic_path, atomic_write_text
 
+from .cam import find_cam
 from .config import ExportConfig
 from .convert import convert
-from .errors import ExportError, GraphCheckError, ParityError, VariantBudgetError
+from .errors import ExportError, GraphCheckError, ParityError, SourceModelError, VariantBudgetError
 from .graphcheck import check_graph, random_ops
 from .graphopt import optimize_graph
+from .heads import Head, InputScaling, check_head, find_head, resolve_head, starts_with_scaling
 from .parity import (
     Outputs,
     ParityReport,
@@ -31,7 +33,7 @@ from .parity import (
     random_images,
 )
 from .source import SourceModel
-from .variants import VARIANT_BUILDERS
+from .variants import VARIANTS
 
 __all__ = ["ExportResult", "export_model", "report_path"]
 
@@ -67,15 +69,69 @@ def _provenance(card: ModelCard, opset: int) -> Provenance:
     return replace(old, opset=opset, created=created, **versions)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What the export puts around the Keras model: the head after it, the scaling before it."""
+
+    head: Head
+    scaling: InputScaling
+    threshold: float | None = None
+    cam: bool = False
+    cam_note: str | None = None  # why there is no class_maps output
+
+
+def _plan(source: SourceModel, config: ExportConfig) -> _Plan:
+    head = resolve_head(find_head(source.model), config.head)
+    if head.note:
+        logger.warning(head.note)
+    if head.classes != source.card.num_classes:
+        raise SourceModelError(
+            f"the model's {head.kind} head ({head.finding.where}) gives {head.classes} classes but the card "
+            f"or --labels names {source.card.num_classes}: {list(source.card.labels)[:6]}"
+        )
+    scaling = config.scaling
+    channels = source.card.input.channels
+    for name, values in (("--mean", scaling.mean), ("--std", scaling.std)):
+        if len(values) not in (1, channels):
+            raise ExportError(
+                f"{name} has {len(values)} values; accepted: one, or one per channel ({channels}) of the input"
+            )
+    if scaling.identity and not starts_with_scaling(source.model):
+        logger.warning(
+            "the model starts without a Rescaling or Normalization layer: it will be fed raw 0-255 pixels; "
+            "if it was trained on scaled pixels, pass --input-range (e.g. 0,1) and/or --mean/--std"
+        )
+    calibrated = [name for name in config.variants if VARIANTS.get(name).calibrated]
+    if calibrated and (source.calibration is None or not len(source.calibration)):
+        # The builder's own error says where calibration images come from.
+        VARIANTS.get(calibrated[0]).builder(None, source.calibration)
+    threshold = config.threshold if head.kind == "multilabel" else None
+    logger.info("head: %s (model output: %s, at %s)", head.kind, head.model_output, head.finding.where)
+    cam, note = _cam_plan(source, config)
+    return _Plan(head, scaling, threshold, cam, note)
+
+
+def _cam_plan(source: SourceModel, config: ExportConfig) -> tuple[bool, str | None]:
+    if not config.cam:
+        return False, "left out with --no-cam"
+    found = find_cam(source.model)
+    if isinstance(found, str):
+        logger.info("%s", found)
+        return False, found
+    logger.info("class maps: from %s (output class_maps)", found.where)
+    return True, None
+
+
 @dataclass
 class _GateData:
     """The gate's inputs (held-out images, then random batches) and Keras' outputs on them."""
 
     sets: dict[str, tuple[np.ndarray, np.ndarray | None]]
     keras: dict[str, Outputs]
+    threshold: float | None = None
 
 
-def _gate_data(source: SourceModel, config: ExportConfig, held_out: Any) -> _GateData:
+def _gate_data(source: SourceModel, config: ExportConfig, held_out: Any, plan: _Plan) -> _GateData:
     sets: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     if held_out is not None:
         x, y = held_out.x[: config.parity_limit], held_out.y[: config.parity_limit]
@@ -87,14 +143,29 @@ def _gate_data(source: SourceModel, config: ExportConfig, held_out: Any) -> _Gat
             random_images(source.card.input.shape, batch, config.seed + i),
             None,
         )
-    run = keras_runner(source.model)
-    return _GateData(sets, {name: run(x) for name, (x, _) in sets.items()})
+    run = keras_runner(source.model, head=config.head, scaling=plan.scaling, cam=plan.cam)
+    outputs = {name: run(x) for name, (x, _) in sets.items()}
+    first = next(iter(sets))
+    check_head(
+        source.model,
+        plan.head,
+        plan.scaling,
+        sets[first][0][:64],
+        (outputs[first].probabilities[:64], outputs[first].logits[:64]),
+    )
+    return _GateData(sets, outputs, plan.threshold)
 
 
 def _gate(data: _GateData, runner: Any, names: tuple[str, str], config: ExportConfig, tolerance: Any) -> dict:
     reports = {
         name: compare(
-            data.keras[name], runner(x), names=names, labels=y, top_k=config.top_k, tolerance=tolerance
+            data.keras[name],
+            runner(x),
+            names=names,
+            labels=y,
+            top_k=config.top_k,
+            tolerance=tolerance,
+            threshold=data.threshold,
         )
         for name, (x, y) in data.sets.items()
     }
@@ -102,11 +173,24 @@ def _gate(data: _GateData, runner: Any, names: tuple[str, str], config: ExportCo
     return reports
 
 
-def _finish_card(card: ModelCard, config: ExportConfig, report: ParityReport, variant: Variant) -> ModelCard:
+def _finish_card(
+    card: ModelCard, config: ExportConfig, report: ParityReport, variant: Variant, plan: _Plan
+) -> ModelCard:
     spec = replace(card.input, dtype=config.input_dtype, name="image")
+    output = OutputSpec(
+        name="probabilities",
+        kind="probabilities",
+        logits_name="logits",
+        head=plan.head.kind,
+        threshold=plan.threshold,
+        class_maps="class_maps" if plan.cam else None,
+        class_maps_note=plan.cam_note,
+    )
     return replace(
         card,
+        schema_version=SCHEMA_VERSION,
         input=spec,
+        output=output,
         provenance=_provenance(card, config.opset),
         parity={"onnxruntime-cpu": report.to_result()},
         variant=variant,
@@ -138,11 +222,21 @@ def _simplify(model: Any) -> Any:
     return onnxslim.slim(model)
 
 
-def _fp32(source: SourceModel, output: Path, config: ExportConfig, data: _GateData, result: ExportResult):
+def _fp32(
+    source: SourceModel, output: Path, config: ExportConfig, data: _GateData, result: ExportResult, plan
+):
     import time
 
     start = time.perf_counter()
-    model = convert(source.model, source.card.input.shape, config.input_dtype, config.opset)
+    model = convert(
+        source.model,
+        source.card.input.shape,
+        config.input_dtype,
+        config.opset,
+        head=config.head,
+        scaling=plan.scaling,
+        cam=plan.cam,
+    )
     model = optimize_graph(model)
     if config.simplify:
         model = _simplify(model)
@@ -154,7 +248,7 @@ def _fp32(source: SourceModel, output: Path, config: ExportConfig, data: _GateDa
     runner = ort_runner(model.SerializeToString())
     reports = _gate(data, runner, ("keras", "onnxruntime-cpu"), config, config.tolerance)
     result.seconds["parity"] = time.perf_counter() - start - result.seconds["convert"]
-    card = _finish_card(source.card, config, reports["all"], Variant("fp32"))
+    card = _finish_card(source.card, config, reports["all"], Variant("fp32"), plan)
     _record(result, "fp32", output, reports, card)
     if reports["all"].passed or config.keep_failed:
         _write(model, card, reports, config, output)
@@ -174,19 +268,24 @@ def _failure(what: str, reports: dict, path: Path, config: ExportConfig) -> str:
     return f"{what}: {'; '.join(reports['all'].failures)}; {kept}\n{format_table(reports)}"
 
 
-def _variant(kind: str, fp32: Any, fp32_runner: Any, source: SourceModel, output: Path, config, data, result):
-    model = check_graph(VARIANT_BUILDERS[kind](fp32, source.calibration), config.opset)
+def _variant(
+    kind: str, fp32: Any, fp32_runner: Any, source: SourceModel, output: Path, config, data, result, plan
+):
+    spec = VARIANTS.get(kind)
+    model = check_graph(spec.builder(fp32, source.calibration), config.opset)
     runner = ort_runner(model.SerializeToString())
     reports = _gate(data, runner, ("keras", f"onnxruntime-cpu-{kind}"), config, None)
-    fp32_data = _GateData(data.sets, {name: fp32_runner(x) for name, (x, _) in data.sets.items()})
+    fp32_data = _GateData(
+        data.sets, {name: fp32_runner(x) for name, (x, _) in data.sets.items()}, data.threshold
+    )
     versus = _gate(fp32_data, runner, ("onnx-fp32", f"onnx-{kind}"), config, None)
     reports.update({f"vs fp32 {name}": r for name, r in versus.items()})
-    budget = config.fp16_budget if kind == "fp16" else config.int8_budget
+    budget = config.budget(kind)
     drop, how = _accuracy_drop(reports["all"], versus["all"])
-    card = _finish_card(source.card, config, reports["all"], Variant(kind, accuracy_change=-drop / 100))
+    card = _finish_card(source.card, config, reports["all"], Variant(kind, accuracy_change=-drop / 100), plan)
     if drop > budget:
         reports["all"].failures.append(f"top-1 accuracy drop {drop:.2f} points ({how}) > budget {budget:g}")
-    path = output.with_name(f"{output.stem}.{kind}.onnx")
+    path = spec.path(output)
     _record(result, kind, path, reports, card)
     if reports["all"].passed or config.keep_failed:
         _write(model, card, reports, config, path)
@@ -216,9 +315,9 @@ def export_model(source: SourceModel, output: str | Path, config: ExportConfig |
     if output.suffix != ".onnx":
         raise ExportError(f"the output must be a .onnx file; received {str(output)!r}")
     result = ExportResult()
-    data = _gate_data(source, config, source.test)
-    fp32, runner = _fp32(source, output, config, data, result)
-    for kind in ("fp16", "int8"):
-        if getattr(config, kind):
-            _variant(kind, fp32, runner, source, output, config, data, result)
+    plan = _plan(source, config)
+    data = _gate_data(source, config, source.test, plan)
+    fp32, runner = _fp32(source, output, config, data, result, plan)
+    for kind in config.variants:
+        _variant(kind, fp32, runner, source, output, config, data, result, plan)
     return result

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnport.runtime import CardError, InputSpec, ModelCard, OutputSpec
+from cnnport.runtime import CardError, InputSpec, ModelCard
 
 from .errors import SourceModelError
 
@@ -144,26 +144,58 @@ def _refuse_other_formats(path: Path) -> None:
         )
 
 
-def _card_from_model(model: Any, labels: tuple[str, ...] | None, path: Path) -> ModelCard:
-    """A card for a .keras made elsewhere: input spec from the model, labels from the user."""
-    shape = tuple(model.inputs[0].shape)
-    if len(shape) != 4 or shape[3] not in (1, 3) or None in shape[1:]:
+def _input_spec(model: Any, path: Path, input_size: tuple[int, int] | None) -> InputSpec:
+    """The input spec of a .keras made elsewhere; refuses what is not one NHWC image input."""
+    if len(model.inputs) != 1:
         raise SourceModelError(
-            f"{str(path)!r} takes input of shape {shape}; accepted: a fixed-size NHWC image "
-            "(batch, height, width, 1 or 3 channels)"
+            f"{str(path)!r} has {len(model.inputs)} inputs; accepted: a model with one image input"
         )
-    classes = int(model.outputs[0].shape[-1])
+    shape = tuple(model.inputs[0].shape)
+    accepted = "accepted: one NHWC image input (batch, height, width, 1 or 3 channels)"
+    if len(shape) != 4:
+        raise SourceModelError(f"{str(path)!r} takes input of shape {shape}, not an image; {accepted}")
+    if shape[3] not in (1, 3):
+        hint = " (it looks channels-first: rebuild it channels-last)" if shape[1] in (1, 3) else ""
+        raise SourceModelError(f"{str(path)!r} takes input of shape {shape}{hint}; {accepted}")
+    height, width = shape[1], shape[2]
+    if input_size is not None:
+        if any(d is not None and d != want for d, want in zip((height, width), input_size, strict=True)):
+            raise SourceModelError(
+                f"--input-size {input_size[0]}x{input_size[1]} contradicts the model's fixed input {shape}; "
+                "accepted: the model's own size, or any size for dimensions it leaves open (None)"
+            )
+        height, width = input_size
+    if height is None or width is None:
+        raise SourceModelError(
+            f"{str(path)!r} takes images of any size {shape}; pass --input-size HxW (e.g. 224x224) "
+            "to fix the size the exported graph and the camera frames use"
+        )
+    return InputSpec(
+        height=int(height), width=int(width), channels=int(shape[3]), color="GRAY" if shape[3] == 1 else "RGB"
+    )
+
+
+def _card_from_model(
+    model: Any, labels: tuple[str, ...] | None, path: Path, input_size: tuple[int, int] | None
+) -> ModelCard:
+    """A card for a .keras made elsewhere: input spec from the model, labels from the user."""
+    spec = _input_spec(model, path, input_size)
+    units = model.outputs[0].shape[-1] if len(model.outputs) == 1 else None
+    if not isinstance(units, int):
+        raise SourceModelError(
+            f"{str(path)!r} has outputs {[tuple(o.shape) for o in model.outputs]}; accepted: one output "
+            "(batch, classes)"
+        )
+    classes = 2 if units == 1 else units  # one unit: a binary classifier
     if labels is None:
         logger.warning("%s has no card.json and no --labels; using numbered labels class_0..", path)
         labels = tuple(f"class_{i}" for i in range(classes))
     elif len(labels) != classes:
-        raise SourceModelError(f"the labels file has {len(labels)} names but the model has {classes} outputs")
-    spec = InputSpec(
-        height=int(shape[1]),
-        width=int(shape[2]),
-        channels=int(shape[3]),
-        color="GRAY" if shape[3] == 1 else "RGB",
-    )
+        what = "1 output unit (a binary classifier: 2 labels)" if units == 1 else f"{units} output units"
+        raise SourceModelError(
+            f"the labels file has {len(labels)} names but the model has {what}; accepted: one name a line, "
+            f"{classes} lines"
+        )
     return ModelCard(labels=labels, input=spec)
 
 
@@ -193,8 +225,14 @@ def _run_data(folder: Path, card: ModelCard) -> tuple[LabelledImages | None, np.
     return images, calibration["x"] if calibration else None
 
 
-def load_source(path: str | Path, labels_file: str | Path | None = None) -> SourceModel:
+def load_source(
+    path: str | Path, labels_file: str | Path | None = None, input_size: tuple[int, int] | None = None
+) -> SourceModel:
     """Loads a run directory (model.keras + card.json + data/) or a bare .keras file.
+
+    Args:
+        labels_file: class names, one a line (a bare .keras has none of its own).
+        input_size: (height, width) for a model whose input leaves them open.
 
     Raises:
         SourceModelError: the path is neither, or the model/card/data cannot be used.
@@ -224,6 +262,5 @@ def load_source(path: str | Path, labels_file: str | Path | None = None) -> Sour
             card = replace(card, labels=labels)
         test, calibration = _run_data(folder, card)
     else:
-        card, test, calibration = _card_from_model(model, labels, model_path), None, None
-    card = replace(card, output=OutputSpec(name="probabilities", kind="probabilities", logits_name="logits"))
+        card, test, calibration = _card_from_model(model, labels, model_path, input_size), None, None
     return SourceModel(model_path, model, card, test, calibration)

@@ -1,18 +1,31 @@
-"""Reduced-precision variants of an fp32 graph: float16 weights and static QDQ int8."""
+"""The variants of an exported model, one registered spec each: fp32, fp16, int8.
+
+A :class:`VariantSpec` says everything export, bench and demo need about a variant: its
+name (also the card's ``variant.kind``), how its graph is built from the fp32 graph, the
+accuracy it may lose (points of top-1, the default ``budget``), and its file name
+(``model.onnx`` -> ``model.int8.onnx``).
+
+Example:
+    >>> VARIANTS.get("int8").path(Path("digits.onnx")).name
+    'digits.int8.onnx'
+"""
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnnport.runtime import Registry
+
 from .errors import ExportError
 
-__all__ = ["VARIANT_BUILDERS", "to_fp16", "to_int8"]
+__all__ = ["VARIANTS", "VariantSpec", "to_fp16", "to_int8", "variant_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +68,9 @@ def to_int8(model: Any, calibration: np.ndarray | None = None) -> Any:
 
     if calibration is None or not len(calibration):
         raise ExportError(
-            "int8 needs calibration images: a run directory with data/calibration.npz "
-            "(or pass --calibration FILE.npz holding an array x)"
+            "int8 needs calibration images: export a run directory (its data/calibration.npz), or pass "
+            "--calibration with a folder of training images (flat or class subfolders) or an .npz "
+            "holding an array x"
         )
     graph_input = model.graph.input[0]
     dtype = np.uint8 if graph_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8 else np.float32
@@ -77,4 +91,50 @@ def to_int8(model: Any, calibration: np.ndarray | None = None) -> Any:
         return onnx.load(quantized)
 
 
-VARIANT_BUILDERS = {"fp16": to_fp16, "int8": to_int8}
+@dataclass(frozen=True)
+class VariantSpec:
+    """One variant of an exported model.
+
+    Attributes:
+        name: fp32, fp16 or int8; also the card's ``variant.kind``.
+        suffix: what goes before ``.onnx`` in its file name ("" for fp32).
+        budget: default top-1 accuracy it may lose, in points (None: fp32, gated by
+            the probability tolerance instead).
+        builder: makes its graph from the fp32 graph and calibration images (None: fp32).
+        calibrated: the builder needs calibration images.
+    """
+
+    name: str
+    suffix: str
+    budget: float | None = None
+    builder: Callable[[Any, np.ndarray | None], Any] | None = None
+    calibrated: bool = False
+
+    def path(self, model: Path) -> Path:
+        """This variant's file beside ``model`` (any variant's file of the same export)."""
+        return variant_path(model, self.name)
+
+
+VARIANTS: Registry[VariantSpec] = Registry("variant")
+for _spec in (
+    VariantSpec("fp32", ""),
+    VariantSpec("fp16", ".fp16", budget=0.2, builder=to_fp16),
+    VariantSpec("int8", ".int8", budget=1.0, builder=to_int8, calibrated=True),
+):
+    VARIANTS.add(_spec.name, _spec)
+
+
+def variant_path(model: str | Path, name: str) -> Path:
+    """``digits.onnx`` -> ``digits.int8.onnx`` for "int8", and back to ``digits.onnx`` for "fp32".
+
+    Raises:
+        UnknownNameError: ``name`` is not a registered variant.
+    """
+    model, wanted = Path(model), VARIANTS.get(name)
+    stem = model.name[: -len(".onnx")] if model.name.endswith(".onnx") else model.stem
+    for other in VARIANTS:
+        suffix = VARIANTS.get(other).suffix
+        if suffix and stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return model.with_name(f"{stem}{wanted.suffix}.onnx")

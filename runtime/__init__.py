@@ -34,10 +34,11 @@ from .errors import (
     ModelMismatchError,
     ProviderError,
     UnknownNameError,
+    UnsupportedError,
 )
 from .extras import require
 from .modelfile import read_card
-from .preprocess import MAX_IMAGE_PIXELS, decode_image, preprocess
+from .preprocess import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, decode_image, find_images, preprocess
 from .providers import PROVIDERS, available_providers, resolve_providers
 from .registry import Registry
 
@@ -47,6 +48,7 @@ except metadata.PackageNotFoundError:  # running from a source tree without inst
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
     "METADATA_KEY",
     "PROVIDERS",
@@ -70,10 +72,12 @@ __all__ = [
     "Registry",
     "ResizeSpec",
     "UnknownNameError",
+    "UnsupportedError",
     "Variant",
     "__version__",
     "available_providers",
     "decode_image",
+    "find_images",
     "preprocess",
     "read_card",
     "require",

@@ -5,10 +5,11 @@ A card is a small JSON document with a schema version. train/ writes it as
 ``metadata_props`` under the key :data:`METADATA_KEY`; the runtime reads it back
 through onnxruntime's model metadata, so an .onnx file is all an app needs.
 
-Schema (version 1)::
+Schema (version 2; version 1, which had no ``output.head`` and ``output.threshold``,
+is read as a softmax head)::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "labels": ["cat", "dog"],                  # class names in output order
       "input": {"name": "image", "layout": "NHWC", "height": 32, "width": 32,
                 "channels": 3, "color": "RGB",   # RGB or GRAY
@@ -17,7 +18,11 @@ Schema (version 1)::
       "resize": {"mode": "stretch",               # stretch or center_crop
                  "interpolation": "linear"},      # nearest linear area cubic lanczos
       "output": {"name": "probabilities", "kind": "probabilities",  # or logits
-                 "logits_name": "logits"},        # optional, for parity checks
+                 "logits_name": "logits",         # optional, for parity checks
+                 "head": "softmax",               # softmax, binary or multilabel
+                 "threshold": null,               # multilabel: a class is present at >= this
+                 "class_maps": "class_maps",      # or null, with "class_maps_note" saying why
+                 "class_maps_note": null},
       "provenance": {"cnnport": "0.1.0", "tensorflow": "2.21.0", "keras": "3.15.1",
                      "tf2onnx": "1.17.0", "onnx": "1.23.2", "opset": 17,
                      "architecture": "lenet5", "dataset": "digits",
@@ -44,6 +49,7 @@ from .errors import CardError
 __all__ = [
     "COLORS",
     "DTYPES",
+    "HEAD_KINDS",
     "INTERPOLATIONS",
     "METADATA_KEY",
     "OUTPUT_KINDS",
@@ -59,7 +65,8 @@ __all__ = [
     "Variant",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 METADATA_KEY = "cnnport.card"
 
 COLORS = ("RGB", "GRAY")
@@ -67,6 +74,7 @@ DTYPES = ("uint8", "float32")
 RESIZE_MODES = ("stretch", "center_crop")
 INTERPOLATIONS = ("nearest", "linear", "area", "cubic", "lanczos")
 OUTPUT_KINDS = ("probabilities", "logits")
+HEAD_KINDS = ("softmax", "binary", "multilabel")
 VARIANT_KINDS = ("fp32", "fp16", "int8")
 
 
@@ -191,16 +199,35 @@ class ResizeSpec:
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """The graph output the engine reads, and whether it holds logits."""
+    """The graph output the engine reads, whether it holds logits, and the classifier head.
+
+    ``head`` is what the model ends in: ``softmax`` (one class per image; binary models
+    are exported as two-class softmax, ``binary``), or ``multilabel`` (independent
+    per-class probabilities; a class is present when its probability is at least
+    ``threshold``). ``class_maps`` names the output holding the class activation maps,
+    (N, h, w, classes), when the graph has one; ``class_maps_note`` says why it has none.
+    """
 
     name: str = "probabilities"
     kind: str = "probabilities"
     logits_name: str | None = None
+    head: str = "softmax"
+    threshold: float | None = None
+    class_maps: str | None = None
+    class_maps_note: str | None = None
 
     def __post_init__(self) -> None:
         _text("output.name", self.name)
         _choice("output.kind", self.kind, OUTPUT_KINDS)
         _text("output.logits_name", self.logits_name, optional=True)
+        _choice("output.head", self.head, HEAD_KINDS)
+        threshold = _number("output.threshold", self.threshold, optional=True)
+        if threshold is not None and not 0 < threshold < 1:
+            raise _fail("output.threshold", threshold, "a number between 0 and 1 (exclusive) or null")
+        _text("output.class_maps", self.class_maps, optional=True)
+        _text("output.class_maps_note", self.class_maps_note, optional=True)
+        if self.head == "multilabel" and self.kind == "logits":
+            raise _fail("output.kind", self.kind, "probabilities for a multilabel head")
 
     @classmethod
     def from_dict(cls, data: Any) -> OutputSpec:
@@ -248,6 +275,7 @@ class ParityResult:
     top1_agreement: float
     max_rel_diff: float | None = None
     logits_max_abs_diff: float | None = None
+    class_maps_max_rel_diff: float | None = None
 
     def __post_init__(self) -> None:
         _positive_int("parity.samples", self.samples)
@@ -257,6 +285,7 @@ class ParityResult:
             raise _fail("parity.top1_agreement", agreement, "a fraction in [0, 1]")
         _number("parity.max_rel_diff", self.max_rel_diff, optional=True)
         _number("parity.logits_max_abs_diff", self.logits_max_abs_diff, optional=True)
+        _number("parity.class_maps_max_rel_diff", self.class_maps_max_rel_diff, optional=True)
 
     @classmethod
     def from_dict(cls, data: Any, runtime: str) -> ParityResult:
@@ -299,8 +328,8 @@ class ModelCard:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        if self.schema_version != SCHEMA_VERSION:
-            raise _fail("schema_version", self.schema_version, str(SCHEMA_VERSION))
+        if self.schema_version not in READABLE_VERSIONS:
+            raise _fail("schema_version", self.schema_version, " or ".join(map(str, READABLE_VERSIONS)))
         if isinstance(self.labels, str) or not isinstance(self.labels, list | tuple):
             raise _fail("labels", self.labels, "a list of class names")
         labels = tuple(self.labels)

@@ -21,8 +21,9 @@ import onnxruntime as ort
 
 from .card import METADATA_KEY, InputSpec, ModelCard, OutputSpec
 from .errors import InputError, ModelMismatchError
+from .heatmap import heatmap_for
 from .modelfile import open_session
-from .preprocess import ImageLike, preprocess
+from .preprocess import ImageLike, decode_all, preprocess
 from .providers import CPU, resolve_providers, verify_providers
 from .tensors import check_tensor
 
@@ -44,13 +45,22 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Prediction:
-    """The answer for one image: the best class, the top-k, and every score."""
+    """The answer for one image: the best class, the top-k, and every score.
+
+    ``present`` is what the model says is in the image: for a multi-label model every
+    class whose probability is at least the threshold (possibly none), best first; for a
+    softmax or binary model the best class alone. ``heatmap``, asked for with
+    ``Engine.predict(..., heatmap=True)``, is where the model found the best class: a
+    float32 map in [0, 1] at the image's size.
+    """
 
     label: str
     index: int
     score: float
     top_k: tuple[Candidate, ...]
     scores: np.ndarray = field(repr=False, compare=False)
+    present: tuple[Candidate, ...] = ()
+    heatmap: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """JSON-ready form (without the full score vector)."""
@@ -58,8 +68,13 @@ class Prediction:
             "label": self.label,
             "index": self.index,
             "score": self.score,
-            "top_k": [{"label": c.label, "index": c.index, "score": c.score} for c in self.top_k],
+            "top_k": [_candidate_dict(c) for c in self.top_k],
+            "present": [_candidate_dict(c) for c in self.present],
         }
+
+
+def _candidate_dict(candidate: Candidate) -> dict:
+    return {"label": candidate.label, "index": candidate.index, "score": candidate.score}
 
 
 class Engine:
@@ -119,8 +134,15 @@ class Engine:
         self.card = _card_for(self._session, self.path, labels, input_size, color)
         self._input_name = self.card.input.name
         self._output_name = self.card.output.name
+        graph_outputs = {o.name for o in self._session.get_outputs()}
+        maps = self.card.output.class_maps
+        self._maps_name = maps if maps in graph_outputs else None
         self._batch_dim = _check_graph(self._session, self.card)
         self._apply_softmax = self.card.output.kind == "logits"
+        self.multilabel = self.card.output.head == "multilabel"
+        self.threshold = self.card.output.threshold if self.multilabel else None
+        if self.multilabel and self.threshold is None:
+            self.threshold = 0.5
         on_gpu = self.providers[0] != CPU
         self.io_binding = on_gpu if io_binding is None else io_binding
         if warmup:
@@ -143,7 +165,13 @@ class Engine:
         return preprocess(images, self.card.input, self.card.resize, color=color)
 
     def predict(
-        self, images: ImageLike | Sequence[ImageLike], *, top_k: int = 5, color: str = "BGR"
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        *,
+        top_k: int = 5,
+        color: str = "BGR",
+        threshold: float | None = None,
+        heatmap: bool = False,
     ) -> Prediction | list[Prediction]:
         """Classifies one image or a batch.
 
@@ -152,6 +180,13 @@ class Engine:
                 gray image, a file path, or a list / (N, H, W, C) array of these.
             top_k: how many best classes each prediction lists.
             color: channel order of array inputs, "BGR" or "RGB".
+            threshold: a multi-label model's decision threshold (default: the card's).
+            heatmap: also compute where the model looks (``Prediction.heatmap``), from the
+                graph's class activation maps.
+
+        Raises:
+            InputError: ``heatmap`` on a model without a ``class_maps`` output (the message
+                names the heads that have one).
 
         Returns:
             One :class:`Prediction` for a single image, a list for a batch (a list or
@@ -160,19 +195,28 @@ class Engine:
         if isinstance(images, list | tuple) and len(images) > self.max_batch:
             # A long list of paths is decoded chunk by chunk, so memory stays bounded.
             chunks = [images[i : i + self.max_batch] for i in range(0, len(images), self.max_batch)]
-            return [p for chunk in chunks for p in self.predict(list(chunk), top_k=top_k, color=color)]
-        batch = self.preprocess(images, color=color)
-        predictions = self.predict_tensor(batch, top_k=top_k)
+            options = {"top_k": top_k, "color": color, "threshold": threshold, "heatmap": heatmap}
+            return [p for chunk in chunks for p in self.predict(list(chunk), **options)]
+        if heatmap:
+            predictions = self._predict_with_heatmaps(images, top_k, color, threshold)
+        else:
+            batch = self.preprocess(images, color=color)
+            predictions = self.predict_tensor(batch, top_k=top_k, threshold=threshold)
         single = not isinstance(images, list | tuple) and not (
             isinstance(images, np.ndarray) and images.ndim == 4
         )
         return predictions[0] if single else predictions
 
-    def predict_tensor(self, tensor: np.ndarray, *, top_k: int = 5) -> list[Prediction]:
+    def predict_tensor(
+        self, tensor: np.ndarray, *, top_k: int = 5, threshold: float | None = None
+    ) -> list[Prediction]:
         """Predictions for a tensor that is already model input (N, H, W, C)."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise InputError(f"top_k must be a positive integer; received {top_k!r}")
-        return [self._prediction(row, top_k) for row in self.run(tensor)]
+        if threshold is not None and not (isinstance(threshold, int | float) and 0 < threshold < 1):
+            raise InputError(f"threshold must be a number between 0 and 1; received {threshold!r}")
+        threshold = self.threshold if threshold is None else threshold
+        return [self._prediction(row, top_k, threshold) for row in self.run(tensor)]
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, classes), for a model-input tensor.
@@ -185,6 +229,46 @@ class Engine:
         if len(tensor) <= chunk:
             return self._run(tensor)
         return np.concatenate([self._run(tensor[i : i + chunk]) for i in range(0, len(tensor), chunk)])
+
+    @property
+    def has_class_maps(self) -> bool:
+        """Whether the graph gives class activation maps (heatmaps)."""
+        return self._maps_name is not None
+
+    def run_with_maps(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities (N, classes) and class activation maps (N, h, w, classes).
+
+        Raises:
+            InputError: the model has no ``class_maps`` output.
+        """
+        if self._maps_name is None:
+            note = self.card.output.class_maps_note or "it was exported without one"
+            raise InputError(
+                f"{str(self.path)!r} has no class_maps output ({note}); heatmaps need a model whose "
+                f"classifier is {CAM_HEADS}, exported by `cnnport export` (without --no-cam)"
+            )
+        tensor = check_tensor(tensor, self.card.input)
+        probabilities, maps = [], []
+        for start in range(0, len(tensor), self.max_batch):
+            chunk = tensor[start : start + self.max_batch]
+            out = self._session.run([self._output_name, self._maps_name], {self._input_name: chunk})
+            scores = out[0].astype(np.float32, copy=False)
+            probabilities.append(_softmax(scores) if self._apply_softmax else scores)
+            maps.append(out[1].astype(np.float32, copy=False))
+        return np.concatenate(probabilities), np.concatenate(maps)
+
+    def _predict_with_heatmaps(self, images, top_k: int, color: str, threshold: float | None) -> list:
+        frames = decode_all(images)
+        probabilities, maps = self.run_with_maps(self.preprocess(frames, color=color))
+        threshold = self.threshold if threshold is None else threshold
+        predictions = []
+        for frame, scores, class_maps in zip(frames, probabilities, maps, strict=True):
+            prediction = self._prediction(scores, top_k, threshold)
+            heat = heatmap_for(
+                class_maps[..., prediction.index], frame.shape[:2], self.card.input, self.card.resize
+            )
+            predictions.append(replace(prediction, heatmap=heat))
+        return predictions
 
     def _run(self, tensor: np.ndarray) -> np.ndarray:
         if self._batch_dim and len(tensor) != self._batch_dim:
@@ -201,10 +285,21 @@ class Engine:
         out = out.astype(np.float32, copy=False)
         return _softmax(out) if self._apply_softmax else out
 
-    def _prediction(self, scores: np.ndarray, top_k: int) -> Prediction:
-        order = np.argsort(-scores, kind="stable")[: min(top_k, len(scores))]
-        top = tuple(Candidate(self.labels[i], int(i), float(scores[i])) for i in order)
-        return Prediction(top[0].label, top[0].index, top[0].score, top, scores)
+    def _prediction(self, scores: np.ndarray, top_k: int, threshold: float | None) -> Prediction:
+        order = np.argsort(-scores, kind="stable")
+        top = tuple(
+            Candidate(self.labels[i], int(i), float(scores[i])) for i in order[: min(top_k, len(scores))]
+        )
+        if self.multilabel:
+            present = tuple(
+                Candidate(self.labels[i], int(i), float(scores[i])) for i in order if scores[i] >= threshold
+            )
+        else:
+            present = top[:1]
+        return Prediction(top[0].label, top[0].index, top[0].score, top, scores, present)
+
+
+CAM_HEADS = "global average pooling followed by a Dense layer"
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ CnnportError
  ├── InputError            a tensor or image handed to the engine is unusable
  │    └── ImageDecodeError an image file cannot be decoded
  ├── ProviderError         an execution provider was asked for and did not load
+ ├── UnsupportedError      a runtime backend cannot run this model here (check, bench)
  ├── UnknownNameError      a registry lookup of a name that is not registered
  └── MissingExtraError     an optional dependency is not installed
 ```
@@ -29,6 +30,7 @@ __all__ = [
     "ModelMismatchError",
     "ProviderError",
     "UnknownNameError",
+    "UnsupportedError",
 ]
 
 
@@ -69,3 +71,9 @@ class UnknownNameError(CnnportError, KeyError):
 
 class MissingExtraError(CnnportError, ImportError):
     """An optional dependency is missing; the message gives the pip command."""
+
+
+class UnsupportedError(CnnportError):
+    """A runtime backend (Keras, onnxruntime on a provider, OpenCV DNN) cannot run this
+    model here; the message says why. ``cnnport check`` and ``cnnport bench`` report it as
+    ``unsupported: reason`` and go on with the other backends."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Union
 
@@ -30,10 +30,24 @@ import numpy as np
 from .card import InputSpec, ResizeSpec
 from .errors import ImageDecodeError, InputError
 
-__all__ = ["MAX_IMAGE_PIXELS", "SOURCE_COLORS", "ImageLike", "decode_image", "preprocess", "to_input_color"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_IMAGE_PIXELS",
+    "SOURCE_COLORS",
+    "ImageLike",
+    "crop_window",
+    "decode_all",
+    "decode_image",
+    "find_images",
+    "preprocess",
+    "to_input_color",
+]
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 SOURCE_COLORS = ("BGR", "RGB")
+# The image files cnnport reads, everywhere: training folders, predict, the webcam's
+# folder source, collect's counts. (Decoding is by content; this picks files to try.)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 _INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,
@@ -188,15 +202,32 @@ def to_input_color(image: np.ndarray, target: str, source: str = "BGR") -> np.nd
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if source == "BGR" else np.ascontiguousarray(image)
 
 
+def decode_all(images: ImageLike | Sequence[ImageLike]) -> list[np.ndarray]:
+    """One image or a batch as a list of arrays, files decoded: for callers that need each
+    image's own size (heatmaps) before :func:`preprocess` resizes it."""
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return list(images)
+    batch = images if isinstance(images, list | tuple) else [images]
+    return [decode_image(i) if isinstance(i, str | os.PathLike) else np.asarray(i) for i in batch]
+
+
+def crop_window(height: int, width: int, spec: InputSpec, resize: ResizeSpec) -> tuple[int, int, int, int]:
+    """The part of a ``height`` x ``width`` frame that becomes the model input:
+    (top, left, crop height, crop width). The whole frame for ``stretch``; for
+    ``center_crop`` the largest central window with the input's aspect ratio."""
+    if resize.mode != "center_crop" or (height, width) == (spec.height, spec.width):
+        return 0, 0, height, width
+    scale = min(height / spec.height, width / spec.width)
+    crop_h, crop_w = round(spec.height * scale), round(spec.width * scale)
+    return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
+
+
 def _resize(image: np.ndarray, spec: InputSpec, resize: ResizeSpec) -> np.ndarray:
     height, width = image.shape[:2]
     if (height, width) == (spec.height, spec.width):
         return image
     if resize.mode == "center_crop":
-        # Largest central window with the target's aspect ratio.
-        scale = min(height / spec.height, width / spec.width)
-        crop_h, crop_w = round(spec.height * scale), round(spec.width * scale)
-        top, left = (height - crop_h) // 2, (width - crop_w) // 2
+        top, left, crop_h, crop_w = crop_window(height, width, spec, resize)
         image = image[top : top + crop_h, left : left + crop_w]
     resized = cv2.resize(image, (spec.width, spec.height), interpolation=_INTERPOLATION[resize.interpolation])
     return resized if resized.ndim == 3 else resized[:, :, None]
@@ -262,3 +293,30 @@ def preprocess(
     for i, image in enumerate(batch):
         out[i] = _one(image, spec, resize, color, f"image {i}" if len(batch) > 1 else "image")
     return out if spec.dtype == "uint8" else out.astype(np.float32)
+
+
+def find_images(paths: Sequence[str | os.PathLike], recursive: bool = False) -> Iterator[Path]:
+    """Files named directly, and image files inside named folders, sorted.
+
+    Raises:
+        InputError: a named path does not exist, or a folder holds no images.
+    """
+    for name in paths:
+        path = Path(name)
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(
+                p
+                for p in path.glob(pattern)
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
+            if not found:
+                raise InputError(
+                    f"folder {name!r} holds no images (accepted: {' '.join(IMAGE_SUFFIXES)}"
+                    f"{'' if recursive else '; use --recursive for subfolders'})"
+                )
+            yield from found
+        else:
+            raise InputError(f"no such file or folder: {name!r}")

@@ -47,8 +47,12 @@ def build_classifier(
     seed: int = 0,
     weights: np.ndarray | None = None,
     bias: np.ndarray | None = None,
+    activation: str = "Softmax",
 ) -> TinyModel:
-    """Writes the classifier; random weights unless ``weights`` and ``bias`` are given."""
+    """Writes the classifier; random weights unless ``weights`` and ``bias`` are given.
+
+    ``activation`` "Sigmoid" makes a multi-label classifier (give it a multilabel card).
+    """
     rng = np.random.default_rng(seed)
     features, classes = height * width * channels, len(labels)
     if weights is None or bias is None:
@@ -63,7 +67,9 @@ def build_classifier(
         helper.make_node("Flatten", ["scaled"], ["flat"], axis=1),
         helper.make_node("MatMul", ["flat", "W"], ["mm"]),
         helper.make_node("Add", ["mm", "b"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1)
+        if activation == "Softmax"
+        else helper.make_node(activation, ["logits"], ["probabilities"]),
     ]
     initializers = [
         numpy_helper.from_array(np.array(255.0, np.float32), "scale"),

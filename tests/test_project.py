@@ -55,3 +55,9 @@ def test_normal_install_from_a_wheel(tmp_path):
         check=True,
     )
     assert out.stdout.strip().startswith(str(target))
+
+
+def test_benchmarks_import_the_installed_package_only():
+    """Benchmark scripts run against what `pip install` put in place, not a path hack."""
+    for script in sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py")):
+        assert "sys.path.insert" not in script.read_text(), script.name

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnport.runtime import ImageDecodeError, InputSpec, Registry, ResizeSpec, preprocess
+from cnnport.runtime import IMAGE_SUFFIXES, ImageDecodeError, InputSpec, Registry, ResizeSpec, preprocess
 
 from .errors import DatasetError
 
 __all__ = ["DATASETS", "IMAGE_SUFFIXES", "Split", "Splits", "load_dataset"]
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)

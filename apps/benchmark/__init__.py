@@ -1,4 +1,6 @@
-"""`cnnport bench` internals: runners to time, the measurement, and the report.
+"""`cnnport bench` internals: the measurement, the plan and the report. The runtime
+backends it times (``RUNNERS``) are the ones `cnnport check` compares, registered in
+:mod:`cnnport.export.backends`.
 
 Example:
     >>> from cnnport.apps.benchmark import BenchConfig, Target, bench_rows
@@ -8,9 +10,11 @@ Example:
 
 from __future__ import annotations
 
-from .measure import BenchConfig, Row, bench_rows, memory_method, random_batch, time_interleaved
+from cnnport.export.backends import KERAS_RUNNERS, RUNNERS, Runner, Target
+from cnnport.runtime import UnsupportedError
+
+from .measure import BenchConfig, Row, bench_rows, memory_method, time_interleaved
 from .report import format_ratios, format_table, machine_info, ratios, to_json
-from .runners import KERAS_RUNNERS, RUNNERS, Runner, Target, UnsupportedError
 
 __all__ = [
     "KERAS_RUNNERS",
@@ -25,7 +29,6 @@ __all__ = [
     "format_table",
     "machine_info",
     "memory_method",
-    "random_batch",
     "ratios",
     "time_interleaved",
     "to_json",

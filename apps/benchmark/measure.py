@@ -35,9 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from .runners import RUNNERS, Runner, Target, UnsupportedError
+from cnnport.export.backends import RUNNERS, Runner, Target
+from cnnport.export.parity import random_images
+from cnnport.runtime import UnsupportedError
 
-__all__ = ["BenchConfig", "Row", "bench_rows", "memory_method", "random_batch", "time_interleaved"]
+__all__ = ["BenchConfig", "Row", "bench_rows", "memory_method", "time_interleaved"]
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,6 @@ def memory_method() -> str:
     if _status_kib("VmHWM") is not None and _reset_peak():
         return "VmHWM reset via /proc/self/clear_refs before each row's build/first/warm-up phase"
     return "unavailable (no /proc/self/status or clear_refs on this system)"
-
-
-def random_batch(shape: tuple[int, ...], batch: int, seed: int) -> np.ndarray:
-    """Random uint8 pixels of model-input shape (N, H, W, C)."""
-    return np.random.default_rng(seed).integers(0, 256, (batch, *shape), dtype=np.uint8)
 
 
 def _mib(kib: int | None) -> float | None:
@@ -223,7 +220,7 @@ def bench_rows(
     Returns:
         One :class:`Row` per variant x provider x runner x batch size.
     """
-    inputs = {b: random_batch(shape, b, config.seed) for b in config.batch_sizes}
+    inputs = {b: random_images(shape, b, config.seed) for b in config.batch_sizes}
     live: dict[tuple[str, str, str], Runner] = {}
     rows: dict[tuple[str, str, str], list[Row]] = {}
     for variant, target, runner_names in plan:

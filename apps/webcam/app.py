@@ -57,6 +57,8 @@ class WebcamConfig:
         realtime: play a video file at its own speed, dropping frames like a camera.
         snapshot_dir: where the s key saves images and their predictions.
         watchdog: stall detection and reconnect back-off.
+        heatmap: blend where the model looks (its class activation map) over the frame;
+            the h key toggles it.
     """
 
     source: str = "0"
@@ -72,6 +74,7 @@ class WebcamConfig:
     realtime: bool = False
     snapshot_dir: str = "snapshots"
     watchdog: Watchdog = field(default_factory=Watchdog)
+    heatmap: bool = False
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -139,6 +142,14 @@ class WebcamApp:
         self.config = config
         self.threshold = config.threshold
         self.mirror = config.mirror
+        if config.heatmap and not engine.has_class_maps:
+            note = engine.card.output.class_maps_note or "it was exported without one"
+            raise InputError(
+                f"--heatmap needs a model with a class_maps output; {engine.path} has none ({note}); "
+                "models whose classifier is global average pooling followed by a Dense layer get one "
+                "from `cnnport export`"
+            )
+        self.heatmap = config.heatmap
         self.paused = False
         self.last_rendered: np.ndarray | None = None
         self._display = display
@@ -156,6 +167,7 @@ class WebcamApp:
             ord(" "): self._toggle_pause,
             ord("s"): self._snapshot,
             ord("m"): self._toggle_mirror,
+            ord("h"): self._toggle_heatmap,
             ord("+"): lambda: self._nudge_threshold(THRESHOLD_STEP),
             ord("="): lambda: self._nudge_threshold(THRESHOLD_STEP),  # + without shift
             ord("-"): lambda: self._nudge_threshold(-THRESHOLD_STEP),
@@ -250,7 +262,7 @@ class WebcamApp:
             if image is None:
                 raise InputError(f"frame {frame.index} is not an image ({_describe(frame.image)})")
             started = time.perf_counter()
-            prediction = self.engine.predict(image, top_k=self.config.top_k)
+            prediction = self.engine.predict(image, top_k=self.config.top_k, heatmap=self.heatmap)
             latency_ms = (time.perf_counter() - started) * 1000.0
         except (CnnportError, cv2.error, ValueError) as exc:
             # A long-running app must survive one bad frame; it is logged and counted.
@@ -274,13 +286,15 @@ class WebcamApp:
         smoothed = self._smoother.update(prediction.scores)
         return OverlayState(
             top_k=prediction.top_k,
-            decision=decide(smoothed, self.engine.labels, self.threshold),
+            decision=decide(smoothed, self.engine.labels, self.threshold, multilabel=self.engine.multilabel),
             threshold=self.threshold,
             fps=self._fps.tick(),
             latency_ms=latency_ms,
             provider=self._provider,
             status=status,
             notes=["mirror"] if self.mirror else [],
+            heatmap=prediction.heatmap,
+            smoothing=self.config.smoothing,
         )
 
     def _render_idle(self, status: str) -> np.ndarray | None:
@@ -308,6 +322,10 @@ class WebcamApp:
     def _toggle_mirror(self) -> None:
         self.mirror = not self.mirror
 
+    def _toggle_heatmap(self) -> None:
+        if self.engine.has_class_maps:
+            self.heatmap = not self.heatmap
+
     def _nudge_threshold(self, step: float) -> None:
         self.threshold = round(min(1.0, max(0.0, self.threshold + step)), 2)
 
@@ -332,6 +350,7 @@ def _record(prediction: Prediction, latency_ms: float, decision: Decision | None
         "label": prediction.label,
         "score": round(prediction.score, 6),
         "top_k": [{"label": c.label, "score": round(c.score, 6)} for c in prediction.top_k],
+        "present": [c.label for c in prediction.present],
         "smoothed": None
         if decision is None
         else {"label": decision.label, "score": round(decision.score, 6), "uncertain": decision.uncertain},

@@ -22,11 +22,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cnnport.runtime import InputError
+from cnnport.runtime import IMAGE_SUFFIXES, InputError
 
 from .capture import CaptureState, FrameCapture, Watchdog
 from .overlay import OverlayState, draw_counts, draw_overlay
-from .sources import IMAGE_SUFFIXES, Opener, parse_source
+from .sources import Opener, parse_source
 from .window import Display, KeyHook, WindowDisplay
 
 __all__ = ["CollectConfig", "Collector", "parse_classes"]

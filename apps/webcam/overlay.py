@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from cnnport.runtime import Candidate
+from cnnport.runtime.heatmap import blend_heatmap
 
 from .smoothing import Decision
 
@@ -50,12 +51,28 @@ class OverlayState:
     provider: str = ""
     status: str = ""  # "reconnecting", "paused", or empty
     notes: list[str] = field(default_factory=list)
+    heatmap: np.ndarray | None = None  # where the model looks, [0, 1] at the frame's size
+    smoothing: float = 1.0  # weight of the newest frame in the smoothed headline (1: none)
 
 
 def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: Scale, color=WHITE, size=1.0) -> None:
-    # A dark outline keeps text legible on any background.
+    # A dark outline keeps text legible on any background. It is the same glyphs drawn at
+    # small offsets: a thicker stroke would also widen OpenCV's letter spacing, and the
+    # outline would drift right of the text (it did: a ghost copy after every word).
     font, thick = scale.font * size, scale.px(1.2)
-    cv2.putText(image, text, origin, FONT, font, BLACK, thick + scale.px(2), cv2.LINE_AA)
+    step = max(1, scale.px(1.5))
+    x, y = origin
+    for dx, dy in (
+        (-step, 0),
+        (step, 0),
+        (0, -step),
+        (0, step),
+        (-step, -step),
+        (step, step),
+        (-step, step),
+        (step, -step),
+    ):
+        cv2.putText(image, text, (x + dx, y + dy), FONT, font, BLACK, thick, cv2.LINE_AA)
     cv2.putText(image, text, origin, FONT, font, color, thick, cv2.LINE_AA)
 
 
@@ -65,12 +82,15 @@ def _panel(image: np.ndarray, top_left: tuple[int, int], bottom_right: tuple[int
     if x1 > x0 and y1 > y0:
         region = image[y0:y1, x0:x1]
         # convertScaleAbs darkens in place at a tenth of numpy's float round trip.
-        region[:] = cv2.convertScaleAbs(region, alpha=0.45)
+        region[:] = cv2.convertScaleAbs(region, alpha=0.35)
 
 
 def _bars(image: np.ndarray, top_k: Sequence[Candidate], scale: Scale, top: int) -> None:
     row, width, pad = scale.px(26), scale.px(150), scale.px(10)
-    _panel(image, (0, top - pad), (pad * 2 + width + scale.px(150), top + row * len(top_k) + pad))
+    caption = scale.px(20)
+    _panel(image, (0, top - pad - caption), (pad * 2 + width + scale.px(150), top + row * len(top_k) + pad))
+    # The bars are this frame's scores; the headline above is smoothed over frames.
+    _text(image, "this frame", (pad, top - scale.px(6)), scale, GRAY, size=0.8)
     for i, candidate in enumerate(top_k):
         y = top + i * row
         filled = round(width * min(1.0, max(0.0, candidate.score)))
@@ -83,28 +103,39 @@ def _bars(image: np.ndarray, top_k: Sequence[Candidate], scale: Scale, top: int)
 def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
     """A copy of ``frame`` (BGR) with the prediction, bars and status drawn on it."""
     image = np.ascontiguousarray(frame).copy()
+    if state.heatmap is not None and state.heatmap.shape == image.shape[:2]:
+        image = blend_heatmap(image, state.heatmap)
     scale = Scale.of(image)
     height, width = image.shape[:2]
     header = scale.px(44)
     _panel(image, (0, 0), (width, header))
     if state.decision is not None:
-        decision = state.decision
-        text, color = (
-            (f"uncertain ({decision.score:.2f} < {state.threshold:.2f})", AMBER)
-            if decision.uncertain
-            else (f"{decision.label}  {decision.score:.2f}", GREEN)
-        )
+        text, color = _headline(state.decision, state)
         _text(image, text, (scale.px(10), scale.px(32)), scale, color, size=1.4)
     if state.top_k:
-        _bars(image, state.top_k, scale, header + scale.px(14))
+        _bars(image, state.top_k, scale, header + scale.px(34))
     footer = f"{state.fps:5.1f} FPS  {state.latency_ms:5.1f} ms  {state.provider}  thr {state.threshold:.2f}"
     _panel(image, (0, height - scale.px(30)), (width, height))
     _text(image, footer, (scale.px(10), height - scale.px(9)), scale)
-    for i, note in enumerate(state.notes):
-        _text(image, note, (scale.px(10), height - scale.px(40 + 24 * i)), scale, AMBER)
+    notes = [*state.notes, *(["heatmap (h)"] if state.heatmap is not None else [])]
+    for i, note in enumerate(notes):
+        y = height - scale.px(40 + 24 * i)
+        (text_w, _), _ = cv2.getTextSize(note, FONT, scale.font, scale.px(1.2))
+        _panel(image, (0, y - scale.px(18)), (scale.px(20) + text_w, y + scale.px(6)))
+        _text(image, note, (scale.px(10), y), scale, AMBER)
     if state.status:
         _status_banner(image, state.status.upper(), scale)
     return image
+
+
+def _headline(decision: Decision, state: OverlayState) -> tuple[str, tuple[int, int, int]]:
+    """The smoothed answer; the word "smoothed" says why it can differ from this frame's bars."""
+    smoothed = "smoothed" if state.smoothing < 1.0 else "score"
+    if decision.uncertain and decision.multilabel:
+        return f"no class >= {state.threshold:.2f} ({smoothed} best {decision.score:.2f})", AMBER
+    if decision.uncertain:
+        return f"uncertain: {smoothed} {decision.score:.2f} < {state.threshold:.2f}", AMBER
+    return f"{decision.label}  {decision.score:.2f} {smoothed}", GREEN
 
 
 def _status_banner(image: np.ndarray, text: str, scale: Scale) -> None:

@@ -45,19 +45,30 @@ class ScoreSmoother:
 
 @dataclass(frozen=True)
 class Decision:
-    """The smoothed answer: a label, or None when the best score is below threshold."""
+    """The smoothed answer: a label, or None when the best score is below threshold.
+
+    For a multi-label model the label joins every class at or above the threshold
+    ("cup + phone"), and ``multilabel`` is set.
+    """
 
     label: str | None
     index: int
     score: float
+    multilabel: bool = False
 
     @property
     def uncertain(self) -> bool:
         return self.label is None
 
 
-def decide(smoothed: np.ndarray, labels: tuple[str, ...], threshold: float) -> Decision:
-    """The best smoothed class, or an uncertain decision below ``threshold``."""
+def decide(
+    smoothed: np.ndarray, labels: tuple[str, ...], threshold: float, *, multilabel: bool = False
+) -> Decision:
+    """The best smoothed class, or an uncertain decision below ``threshold``; for a
+    multi-label model, every class at or above it."""
     index = int(np.argmax(smoothed))
     score = float(smoothed[index])
+    if multilabel:
+        present = [int(i) for i in np.argsort(-smoothed, kind="stable") if smoothed[i] >= threshold]
+        return Decision(" + ".join(labels[i] for i in present) or None, index, score, multilabel=True)
     return Decision(labels[index] if score >= threshold else None, index, score)

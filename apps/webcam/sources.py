@@ -19,7 +19,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from cnnport.runtime import CnnportError, Registry, decode_image
+from cnnport.runtime import IMAGE_SUFFIXES, CnnportError, Registry, decode_image
 from cnnport.runtime.errors import ImageDecodeError
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from cnnport.apps.bench_cmd import variant_path
 from cnnport.apps.benchmark import BenchConfig, Runner, Target, bench_rows, ratios, time_interleaved
 from cnnport.apps.cli import main
+from cnnport.export.variants import variant_path
 
 FIGURES = ("median_ms", "p95_ms", "throughput", "first_ms", "load_s")
 
@@ -74,9 +74,9 @@ def test_unavailable_provider_is_a_row_not_a_crash(tiny_model):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--runners", "engin"], "did you mean 'engine'"),
+        (["--runners", "engin"], "--runners: unknown bench runner 'engin'. Did you mean 'engine'?"),
         (["--batch-sizes", "0"], "positive integers"),
-        (["--variants", "int4"], "Accepted: fp32, fp16, int8"),
+        (["--variants", "int4"], "Known: fp16, fp32, int8"),
     ],
 )
 def test_user_errors(tiny_model, flags, message, capsys):

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from cnnport.apps.doctor import PROBE_MODEL
+from cnnport.apps.commands.doctor import PROBE_MODEL
 
 
 def test_probe_model_is_what_its_comment_says():
@@ -42,7 +42,7 @@ def test_doctor_reports_versions_and_working_providers_without_tensorflow():
 
 
 def test_doctor_flags_two_onnxruntime_packages(monkeypatch):
-    from cnnport.apps import doctor
+    from cnnport.apps.commands import doctor
 
     real = doctor._version
     monkeypatch.setattr(doctor, "_version", lambda name: "1.0" if name == "onnxruntime-gpu" else real(name))

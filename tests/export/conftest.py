@@ -112,5 +112,5 @@ def exported(run_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     from cnnport.export import ExportConfig, export_model, load_source
 
     output = tmp_path_factory.mktemp("export") / "tiny.onnx"
-    result = export_model(load_source(run_dir), output, ExportConfig(fp16=True, int8=True))
+    result = export_model(load_source(run_dir), output, ExportConfig(variants=("fp16", "int8")))
     return result, output

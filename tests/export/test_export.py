@@ -110,7 +110,9 @@ def test_perturbed_weight_fails_the_gate_and_writes_nothing(run_dir, tmp_path, m
     kernel.assign(weights)
     # The ONNX comes from the perturbed model, Keras' side of the gate is the original.
     original = pipeline.convert
-    monkeypatch.setattr(pipeline, "convert", lambda model, *args: original(perturbed, *args))
+    monkeypatch.setattr(
+        pipeline, "convert", lambda model, *args, **kwargs: original(perturbed, *args, **kwargs)
+    )
     output = tmp_path / "wrong.onnx"
     with pytest.raises(ParityError, match="parity gate failed") as info:
         export_model(source, output, ExportConfig())
@@ -190,10 +192,10 @@ def test_opencv_dnn_parity_on_the_default_model(exported, digits, run_dir):
     result = cross_check(
         output, card, digits[2][:64], digits[3][:64], ("keras", "ort-cpu", "opencv"), run_dir / "model.keras"
     )
-    assert result["runtimes"]["ort-cpu"] == "ok"
-    assert result["runtimes"]["opencv"] == "ok", result["runtimes"]["opencv"]
-    assert result["pairs"]["keras|opencv"].max_abs_diff < TOL
-    assert result["pairs"]["keras|opencv"].top1_agreement == 1.0
+    assert result.runtimes["ort-cpu"] == "ok"
+    assert result.runtimes["opencv"] == "ok", result.runtimes["opencv"]
+    assert result.report("keras", "opencv").max_abs_diff < TOL
+    assert result.report("keras", "opencv").top1_agreement == 1.0
 
 
 def test_mobilenet_v2_exports_and_passes_the_gate(tmp_path, digits, capsys):
@@ -254,3 +256,19 @@ def test_simplified_graph_passes_the_gate_again(run_dir, tmp_path):
     nodes = len(onnx.load(str(slim)).graph.node)
     assert 0 < nodes <= len(onnx.load(str(plain)).graph.node)
     assert read_card(slim).labels == LABELS
+
+
+def test_probabilities_are_output_0_in_every_variant(exported):
+    """Bare onnxruntime, OpenCV DNN and Triton users read output 0: it must be the
+    probabilities, in fp32, fp16 and int8 alike."""
+    import onnxruntime as ort
+
+    result, _ = exported
+    assert set(result.paths) == {"fp32", "fp16", "int8"}
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
+    for kind, path in result.paths.items():
+        assert [o.name for o in onnx.load(path).graph.output] == ["probabilities", "logits"], kind
+        first = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+        # int8 quantizes the softmax output to steps of 1/255: its sums are 1 within 1%.
+        np.testing.assert_allclose(first.sum(axis=1), 1.0, atol=1e-2 if kind == "int8" else 1e-3)
+        assert read_card(path).output.head == "softmax"

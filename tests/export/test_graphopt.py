@@ -183,3 +183,54 @@ def test_fold_keeps_initializers_it_did_not_touch():
     model = _kernel_transpose_model(spare=np.float32(1.0))
     folded = fold_weight_layout(model)
     assert {i.name for i in folded.graph.initializer} == {"k", "spare"}  # kernel went with its node
+
+
+@pytest.mark.parametrize(
+    ("pads", "kernel", "strides", "dilations", "ceil"),
+    [
+        ((1, 1, 1, 1), (3, 3), (2, 2), (1, 1), 0),  # ResNet50V2's stem
+        ((0, 2, 1, 0), (2, 3), (1, 2), (1, 1), 0),
+        ((2, 2, 2, 2), (3, 3), (1, 1), (2, 2), 0),
+        ((1, 0, 1, 1), (2, 2), (2, 2), (1, 1), 0),
+    ],
+)
+def test_zero_pad_before_maxpool_keeps_its_zeros_in_onnxruntime(pads, kernel, strides, dilations, ceil):
+    """onnxruntime folds Pad(0) into MaxPool, whose padding acts as -inf: on windows of
+    negative values the answer changed. The rewrite must equal the original graph's
+    meaning (onnx's reference evaluator) with every onnxruntime optimization on."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from cnnport.export.padpool import protect_zero_padded_maxpool
+
+    top, left, bottom, right = pads
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["padded"], mode="constant"),
+        helper.make_node(
+            "MaxPool",
+            ["padded"],
+            ["y"],
+            kernel_shape=kernel,
+            strides=strides,
+            dilations=dilations,
+            ceil_mode=ceil,
+        ),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "padpool",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 7, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([0, 0, top, left, 0, 0, bottom, right], np.int64), "pads")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    x = -np.abs(np.random.default_rng(0).normal(size=(3, 2, 7, 6))).astype(np.float32)
+    x[0, 0, 3, 3] = 2.0  # one positive value in the interior
+    expected = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    assert (expected == 0).any(), "border windows of negative values must be 0 in the original graph"
+    rewritten = protect_zero_padded_maxpool(onnx.load_from_string(model.SerializeToString()))
+    assert [n.op_type for n in rewritten.graph.node] == ["MaxPool", "Max"]
+    session = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"x": x})[0], expected)

@@ -123,3 +123,31 @@ def test_card_is_frozen():
 def test_read_card_from_onnx_metadata(tiny_model, make_model):
     assert read_card(tiny_model.path) == tiny_model.card
     assert read_card(make_model(with_card=False).path) is None
+
+
+def test_version_1_cards_read_as_softmax_heads():
+    from cnnport.runtime import SCHEMA_VERSION
+
+    card = ModelCard.from_dict(
+        {"schema_version": 1, "labels": ["a", "b"], "input": {"height": 4, "width": 4}, "output": {}}
+    )
+    assert (card.output.head, card.output.threshold) == ("softmax", None)
+    assert SCHEMA_VERSION == 2
+    assert ModelCard.from_json(card.to_json()) == card
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ({"head": "regression"}, "output.head"),
+        ({"head": "multilabel", "threshold": 1.5}, "output.threshold"),
+        ({"head": "multilabel", "kind": "logits"}, "output.kind"),
+    ],
+)
+def test_head_fields_are_validated(output, message):
+    from cnnport.runtime import CardError
+
+    with pytest.raises(CardError, match=message):
+        ModelCard.from_dict(
+            {"schema_version": 2, "labels": ["a", "b"], "input": {"height": 4, "width": 4}, "output": output}
+        )

@@ -244,3 +244,41 @@ def test_long_list_is_predicted_in_chunks_with_the_same_answers(tiny_model):
     np.testing.assert_allclose(
         [p.scores for p in chunked], tiny_model.reference(np.stack(frames)[..., ::-1]), atol=TOL
     )
+
+
+def test_multilabel_model_reports_every_class_above_the_threshold(make_model):
+    from cnnport.runtime import OutputSpec, ResizeSpec
+
+    labels = ("cup", "phone", "keys", "pen")
+    card = ModelCard(
+        labels=labels,
+        input=InputSpec(height=8, width=8, channels=3),
+        resize=ResizeSpec(interpolation="area"),
+        output=OutputSpec(logits_name="logits", head="multilabel", threshold=0.5),
+    )
+    model = make_model(labels=labels, card=card, activation="Sigmoid")
+    engine = Engine(model.path, providers="cpu")
+    assert (engine.multilabel, engine.threshold) == (True, 0.5)
+    batch = random_batch(6)
+    logits = batch.reshape(6, -1).astype(np.float32) / 255.0 @ model.weights + model.bias
+    expected = 1 / (1 + np.exp(-logits))
+    np.testing.assert_allclose(engine.run(batch), expected, atol=TOL)  # independent: no softmax
+    for threshold in (None, 0.2, 0.9):
+        for prediction in engine.predict(batch, threshold=threshold):
+            scores = prediction.scores
+            cut = 0.5 if threshold is None else threshold
+            assert [c.index for c in prediction.present] == [
+                int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= cut
+            ]
+            assert prediction.label == labels[int(scores.argmax())]
+    assert {len(p.present) for p in engine.predict(batch, threshold=0.9)} != {
+        len(p.present) for p in engine.predict(batch, threshold=0.2)
+    }, "the threshold must change what is present on these images"
+    with pytest.raises(InputError, match="threshold must be a number between 0 and 1"):
+        engine.predict(batch, threshold=1.5)
+
+
+def test_softmax_prediction_presents_its_best_class(engine):
+    prediction = engine.predict(random_batch(1)[0])
+    assert prediction.present == prediction.top_k[:1]
+    assert prediction.to_dict()["present"][0]["label"] == prediction.label

@@ -150,3 +150,20 @@ def test_memory_mapped_cache_feeds_the_same_batches(tmp_path):
         [np.asarray(y).argmax(1) for _, y in make_dataset(mapped, 3, batch_size=16, training=True)]
     )
     assert sorted(shuffled) == sorted(split.y)
+
+
+def test_every_image_suffix_predict_reads_is_read_for_training(tmp_path):
+    """One list of suffixes (runtime.IMAGE_SUFFIXES): train used to skip the .tif/.tiff
+    files that predict and the webcam's folder source accept."""
+    from cnnport.runtime import IMAGE_SUFFIXES
+
+    assert {".tif", ".tiff"} <= set(IMAGE_SUFFIXES)
+    root = tmp_path / "data"
+    for label, color in (("a", (10, 50, 90)), ("b", (90, 50, 10))):
+        (root / label).mkdir(parents=True)
+        for i, suffix in enumerate(IMAGE_SUFFIXES):
+            image = np.full((20, 24, 3), color, np.uint8)
+            assert cv2.imwrite(str(root / label / f"{i}{suffix}"), image), suffix
+    splits = load(root)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 2 * len(IMAGE_SUFFIXES)
+    assert not splits.skipped

@@ -62,7 +62,7 @@ def test_max_frames_stops_early(digits_model, digits_video, tmp_path):
 def test_webcam_never_imports_tensorflow(digits_model, digits_video, tmp_path):
     # A fresh interpreter: this test session may have TensorFlow loaded already.
     script = (
-        "import sys, cnnport.apps.webcam_cmd; from cnnport.apps.cli import main; "
+        "import sys, cnnport.apps.commands.webcam; from cnnport.apps.cli import main; "
         f"rc = main(['webcam', {str(digits_model.path)!r}, '--source', {str(digits_video.path)!r}, "
         f"'--headless', '--jsonl', {str(tmp_path / 'p.jsonl')!r}, '--provider', 'cpu']); "
         "print('RC', rc, 'HEAVY', [m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules])"

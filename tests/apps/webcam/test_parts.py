@@ -103,3 +103,13 @@ def test_ctrl_c_releases_the_camera(digits_model, digit_frames):
     with pytest.raises(KeyboardInterrupt):
         app.run()
     assert opener.cameras[0].released.wait(1.0)
+
+
+def test_multilabel_decision_lists_every_class_above_the_threshold():
+    labels = ("cup", "phone", "keys")
+    both = decide(np.array([0.7, 0.9, 0.2]), labels, 0.5, multilabel=True)
+    assert (both.label, both.index, both.multilabel) == ("phone + cup", 1, True)
+    none = decide(np.array([0.3, 0.4, 0.2]), labels, 0.5, multilabel=True)
+    assert none.uncertain
+    assert none.score == pytest.approx(0.4)
+    assert decide(np.array([0.7, 0.9, 0.2]), labels, 0.5).label == "phone"

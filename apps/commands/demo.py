@@ -19,7 +19,7 @@ import numpy as np
 
 from cnnport.runtime import CnnportError
 
-from .command import Command, command
+from ..command import Command, command
 
 __all__ = ["Demo"]
 
@@ -56,7 +56,7 @@ def _train(out: Path, quick: bool):
 def _export(run_dir: Path, out: Path):
     from cnnport.export import ExportConfig, export_model, load_source
 
-    return export_model(load_source(run_dir), out / "digits.onnx", ExportConfig(int8=True))
+    return export_model(load_source(run_dir), out / "digits.onnx", ExportConfig(variants=("int8",)))
 
 
 def _benchmark(
@@ -64,7 +64,7 @@ def _benchmark(
 ) -> dict[str, float]:
     """Median batch-1 latency in ms of Keras (tf.function) and the engine, measured by
     `cnnport bench`'s own runners (interleaved, after warm-up)."""
-    from .benchmark import BenchConfig, Target, bench_rows
+    from ..benchmark import BenchConfig, Target, bench_rows
 
     target = Target(onnx=onnx_path, provider="cpu", keras=model_path)
     rows = bench_rows(
@@ -95,7 +95,7 @@ def _clip(run_dir: Path, out: Path, frames: int) -> tuple[Path, np.ndarray]:
 
 
 def _classify_clip(onnx_path: Path, clip: Path, out: Path, window: bool) -> int:
-    from .cli import main
+    from ..cli import main
 
     args = ["webcam", str(onnx_path), "--source", str(clip), "--jsonl", str(out / "predictions.jsonl"),
             "--save", str(out / "annotated.avi"), "--provider", "cpu"]  # fmt: skip
@@ -171,12 +171,14 @@ class Demo(Command):
 
 
 def _summary(out: Path, run, result, seconds: float) -> None:
+    from cnnport.export import report_path
+
     lines = [
         f"      everything is in {out}/ ({seconds:.0f} s in all)",
         f"      run directory   {run.directory}  (model.keras, card.json, curves.png, confusion.png, metrics.json)",
     ]
     for kind, path in result.paths.items():
-        lines.append(f"      {kind:<15} {path}  (report: {path.with_suffix('.parity.json').name})")
+        lines.append(f"      {kind:<15} {path}  (report: {report_path(path).name})")
     lines += [
         f"      clip            {out / 'clip.avi'} -> {out / 'annotated.avi'}, {out / 'predictions.jsonl'}",
         "      next: cnnport webcam " + str(result.paths["fp32"]) + "   (live, camera 0)",

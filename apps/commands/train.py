@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from .command import Command, command
+from ..command import Command, command
 
 logger = logging.getLogger("cnnport")
 
@@ -69,8 +69,17 @@ class Train(Command):
         from cnnport.train import fit
 
         run = fit(config)
+        if run.role.is_chief:  # the other workers of a multi-worker run write nothing
+            _write_report(run)
         _summary(run)
         return 1 if run.stopped else 0
+
+
+def _write_report(run) -> None:
+    """report.html beside the run's other reports (its figures are the run's own)."""
+    from cnnport.explain import report_for_run
+
+    report_for_run(run.directory)
 
 
 def _summary(run) -> None:
@@ -90,7 +99,9 @@ def _summary(run) -> None:
         + (f" on {run.replicas} replicas" if run.replicas > 1 else ""),
         f"  model:   {run.model_path}",
         f"  card:    {run.directory / 'card.json'}",
-        "  reports: curves.png, confusion.png, metrics.json, history.csv, logs/ (TensorBoard)",
+        f"  report:  {run.directory / 'report.html'} (curves, confusion matrix, per-class metrics, "
+        "misclassified images, filters, Grad-CAM)",
+        "  also:    curves.png, confusion.png, metrics.json, history.csv, logs/ (TensorBoard)",
     ]
     if run.skipped:
         lines.append(

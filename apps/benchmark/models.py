@@ -48,7 +48,7 @@ def digits_lenet(folder: Path) -> Path:
     from cnnport.train import TrainConfig
 
     run = _trained(folder, TrainConfig(data="digits", model="lenet5", out=str(folder / "run"), verbose=0))
-    export_model(load_source(run), onnx_path, ExportConfig(fp16=True, int8=True))
+    export_model(load_source(run), onnx_path, ExportConfig(variants=("fp16", "int8")))
     return onnx_path
 
 
@@ -68,7 +68,7 @@ def digits_mobilenet_v2(folder: Path) -> Path:
     # A variant over its accuracy budget is kept and logged: the bench still measures its
     # speed, and engine_vs_keras.py reports the accuracy change next to the budget.
     try:
-        export_model(load_source(run), onnx_path, ExportConfig(fp16=True, int8=True, keep_failed=True))
+        export_model(load_source(run), onnx_path, ExportConfig(variants=("fp16", "int8"), keep_failed=True))
     except ExportError as exc:
         logger.warning("mobilenet_v2 export: %s", str(exc).splitlines()[0])
     return onnx_path

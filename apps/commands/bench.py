@@ -12,10 +12,7 @@ from pathlib import Path
 
 from cnnport.runtime import InputError
 
-from .command import Command, command
-
-VARIANTS = ("fp32", "fp16", "int8")
-DEFAULT_RUNNERS = ("engine", "ort", "keras-function", "keras-predict", "opencv")
+from ..command import Command, command
 
 
 def _int_list(text: str, flag: str) -> tuple[int, ...]:
@@ -30,26 +27,11 @@ def _int_list(text: str, flag: str) -> tuple[int, ...]:
     return values
 
 
-def _names(text: str, known: list[str] | tuple[str, ...], flag: str) -> tuple[str, ...]:
-    from difflib import get_close_matches
-
-    names = tuple(v.strip() for v in text.split(",") if v.strip())
-    for name in names:
-        if name not in known:
-            close = get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"{flag}: unknown name {name!r}{hint} Accepted: {', '.join(known)}")
-    if not names:
-        raise InputError(f"{flag} needs at least one of: {', '.join(known)}")
-    return names
-
-
-def variant_path(model: Path, variant: str) -> Path:
-    """``digits.onnx`` -> ``digits.int8.onnx`` (the names `cnnport export` writes)."""
-    stem = model.stem
-    for kind in VARIANTS[1:]:
-        stem = stem.removesuffix(f".{kind}")
-    return model.with_name(f"{stem}.onnx" if variant == "fp32" else f"{stem}.{variant}.onnx")
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """A comma list; the names are checked by their registries when the plan runs."""
+    if text is None:
+        return None
+    return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
 def _default_providers() -> str:
@@ -69,7 +51,11 @@ class Bench(Command):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from .benchmark import RUNNERS
+        from cnnport.export.variants import VARIANTS
+        from cnnport.runtime import PROVIDERS
+
+        from ..benchmark import RUNNERS
+        from ..benchmark.plan import DEFAULT_RUNNERS
 
         parser.add_argument("model", help="the fp32 .onnx; its .fp16/.int8 siblings are the variants")
         parser.add_argument("--keras", default=None, help="the .keras it was exported from (Keras rows)")
@@ -77,12 +63,12 @@ class Bench(Command):
         parser.add_argument(
             "--providers",
             default=None,
-            help="comma-separated: cpu, cuda, tensorrt (default: cpu, +cuda if built in)",
+            help=f"comma-separated: {', '.join(PROVIDERS.names())} (default: cpu, +cuda if built in)",
         )
         parser.add_argument(
             "--variants",
             default=None,
-            help="comma-separated fp32,fp16,int8 (default: those files that exist)",
+            help=f"comma-separated {','.join(VARIANTS.names())} (default: those files that exist)",
         )
         parser.add_argument(
             "--runners",
@@ -115,70 +101,35 @@ class Bench(Command):
         parser.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
 
     def run(self, args: argparse.Namespace) -> int:
-        from .benchmark import (
-            KERAS_RUNNERS,
-            RUNNERS,
-            BenchConfig,
-            Row,
-            Target,
-            bench_rows,
-            format_ratios,
-            format_table,
-            memory_method,
-            ratios,
-            to_json,
-        )
+        from cnnport.runtime.files import atomic_write_text
 
-        model = Path(args.model)
-        if not model.is_file():
-            raise InputError(f"model file not found: {args.model!r}")
+        from ..benchmark import BenchConfig, format_ratios, format_table, memory_method, ratios, to_json
+        from ..benchmark.plan import BenchPlan, run_plan
+
         if args.repeats < 1 or args.warmup < 0 or args.rounds < 1:
             raise InputError("--repeats and --rounds must be at least 1 and --warmup at least 0")
         config = BenchConfig(batch_sizes=_int_list(args.batch_sizes, "--batch-sizes"), repeats=args.repeats,
                              warmup=args.warmup, rounds=min(args.rounds, args.repeats))  # fmt: skip
-        runners = _names(args.runners, RUNNERS.names(), "--runners")
-        providers = _names(args.providers or _default_providers(), ["cpu", "cuda", "tensorrt"], "--providers")
-        variants = (
-            _names(args.variants, VARIANTS, "--variants")
-            if args.variants
-            else tuple(v for v in VARIANTS if variant_path(model, v).is_file())
-        ) or ("fp32",)
-        keras = Path(args.keras) if args.keras else None
-        targets = [
-            (v, Target(variant_path(model, v), p, keras, args.threads, not args.no_spinning, args.device_id))
-            for v in variants
-            for p in providers
-        ]
-        shape = _input_shape(model)
-        # Keras has no fp16/int8 form of the model: its rows appear under fp32 only.
-        present = [
-            (v, t, runners if v == "fp32" else tuple(r for r in runners if r not in KERAS_RUNNERS))
-            for v, t in targets
-            if t.onnx.is_file()
-        ]
-        missing = [
-            Row(v, t.provider, "-", config.batch_sizes[0], status=f"unsupported: no file {str(t.onnx)!r}")
-            for v, t in targets
-            if not t.onnx.is_file()
-        ]
-        rows = bench_rows(present, shape, config) + missing
+        plan = BenchPlan(
+            model=Path(args.model),
+            variants=_names(args.variants),
+            providers=_names(args.providers or _default_providers()) or (),
+            runners=_names(args.runners) or (),
+            keras=Path(args.keras) if args.keras else None,
+            threads=args.threads,
+            spinning=not args.no_spinning,
+            device_id=args.device_id,
+        )
+        if not plan.providers or not plan.runners:
+            raise InputError("--providers and --runners need at least one name each")
+        rows = run_plan(plan, config)
         memory = memory_method()
-        print(f"model: {model}  input {shape}  repeats {config.repeats}  memory: {memory}")
+        print(f"model: {plan.model}  input {plan.input_shape()}  repeats {config.repeats}  memory: {memory}")
         print(format_table(rows))
         print("\nratios of median latency, same run:")
         print(format_ratios(ratios(rows)))
         if args.json:
             cfg = {**vars(args), "batch_sizes": list(config.batch_sizes), "handler": None}
-            document = to_json(rows, model=str(model), config=cfg, memory=memory)
-            Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+            document = to_json(rows, model=str(plan.model), config=cfg, memory=memory)
+            atomic_write_text(args.json, json.dumps(document, indent=2) + "\n")
         return 0
-
-
-def _input_shape(model: Path) -> tuple[int, int, int]:
-    """(H, W, C) of the model input, from its card (the Engine's own check runs per row)."""
-    from cnnport.runtime import read_card
-
-    card = read_card(model)
-    if card is None:
-        raise InputError(f"{str(model)!r} has no model card; cnnport bench needs an exported model")
-    return card.input.shape

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .command import Command, command
+from ..command import Command, command
 
 __all__ = ["PROBE_MODEL", "Doctor", "Report", "collect_report", "format_report"]
 

@@ -1,0 +1,141 @@
+"""Argument helpers shared by the command modules: engine flags, sizes, number lists,
+frame sources, and the extras a command needs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cnnport.runtime import PROVIDERS, Engine, InputError, require
+
+__all__ = [
+    "add_engine_arguments",
+    "add_source_arguments",
+    "engine_from_args",
+    "frame_size",
+    "parse_floats",
+    "parse_size",
+    "require_export_stack",
+    "watchdog_from_args",
+]
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by every command that opens an Engine."""
+    parser.add_argument(
+        "--provider",
+        default="auto",
+        choices=["auto", *PROVIDERS.names()],
+        help="execution provider; auto uses CUDA when it really loads, else CPU",
+    )
+    parser.add_argument("--device-id", type=int, default=0, help="GPU index for cuda/tensorrt")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its choice)"
+    )
+    parser.add_argument(
+        "--labels", default=None, help="text file of class names, one a line, for an ONNX without a card"
+    )
+    parser.add_argument(
+        "--input-size",
+        default=None,
+        metavar="HxW",
+        help="input height x width for an ONNX without a card, e.g. 224x224",
+    )
+
+
+def parse_size(text: str, flag: str = "--input-size") -> tuple[int, int]:
+    """``"224x224"`` -> (224, 224); anything else is an InputError naming ``flag``."""
+    try:
+        height, width = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"{flag} must look like 224x224 (height x width); received {text!r}") from None
+    if height < 1 or width < 1:
+        raise InputError(f"{flag} needs a positive height and width; received {text!r}")
+    return height, width
+
+
+def engine_from_args(args: argparse.Namespace, *, spinning: bool = True) -> Engine:
+    labels = None
+    if args.labels:
+        try:
+            labels = [line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip()]
+        except OSError as exc:
+            raise InputError(f"cannot read labels file {args.labels!r}: {exc.strerror or exc}") from None
+    size = parse_size(args.input_size) if args.input_size else None
+    return Engine(
+        args.model,
+        providers=args.provider,
+        device_id=args.device_id,
+        threads=args.threads,
+        spinning=spinning,
+        labels=labels,
+        input_size=size,
+    )
+
+
+def parse_floats(text: str | None, flag: str, count: int | None = None) -> tuple[float, ...] | None:
+    """``"0,1"`` -> (0.0, 1.0); an InputError naming ``flag`` for anything else."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or (count is not None and len(values) != count):
+        shape = "LOW,HIGH" if count == 2 else "one number, or one per channel, comma-separated"
+        raise InputError(f"{flag} must be {shape}; received {text!r}")
+    return values
+
+
+def require_export_stack(purpose: str) -> None:
+    for module in ("tensorflow", "keras", "tf2onnx", "onnx"):
+        require(module, extra="train", purpose=purpose)
+
+
+def frame_size(text: str | None) -> tuple[int, int] | None:
+    """``--size 640x480`` -> (640, 480) (width x height, as cameras take it)."""
+    if not text:
+        return None
+    try:
+        width, height = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--size must look like 640x480 (width x height); received {text!r}") from None
+    if width < 1 or height < 1:
+        raise InputError(f"--size must be positive; received {text!r}")
+    return width, height
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The frame-source flags of `cnnport webcam` and `cnnport collect`."""
+    parser.add_argument(
+        "--source",
+        default="0",
+        help="camera index, video file, stream URL (rtsp://, http://) or folder of images",
+    )
+    parser.add_argument("--mirror", action="store_true", help="flip frames left-right (selfie view)")
+    parser.add_argument(
+        "--size", default=None, metavar="WxH", help="frame size to ask a camera for, e.g. 640x480"
+    )
+    parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: no limit)")
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=3.0,
+        help="seconds without a new frame before a live source is reconnected",
+    )
+    parser.add_argument(
+        "--reconnects",
+        type=int,
+        default=None,
+        help="reconnect attempts before giving up (None: retry forever)",
+    )
+
+
+def watchdog_from_args(args: argparse.Namespace):
+    """The webcam watchdog from --stale-after and --reconnects."""
+    from .webcam import Watchdog  # the library package, not a command
+
+    try:
+        return Watchdog(stale_after_s=args.stale_after, max_reconnects=args.reconnects)
+    except ValueError as exc:
+        raise InputError(f"--stale-after must be positive; received {args.stale_after}") from exc

@@ -1,0 +1,73 @@
+"""`cnnport check`: the same images through several runtime backends, compared pairwise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cnnport.export.crosscheck import DEFAULT_RUNTIMES
+from cnnport.runtime import InputError, require
+
+from ..command import Command, command
+
+
+@command
+class Check(Command):
+    name = "check"
+    help = "parity of an .onnx across runtimes (Keras, ORT CPU, ORT CUDA, OpenCV DNN) on the same images"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("model", help="the .onnx (with its card)")
+        parser.add_argument("--keras", default=None, help="the .keras it came from (for the keras runtime)")
+        parser.add_argument("--data", default=None, help="images: folder of class subfolders or .npz (x, y)")
+        parser.add_argument(
+            "--runtimes",
+            default=",".join(DEFAULT_RUNTIMES),
+            help="comma list: keras, or a backend (engine, ort, opencv, ...) with an optional -PROVIDER "
+            "(cpu, cuda, tensorrt), e.g. ort-cpu,ort-cuda",
+        )
+        parser.add_argument("--samples", type=int, default=64, help="random images when no --data is given")
+        parser.add_argument("--json", default=None, help="also write the result as JSON to this file")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from cnnport.export.backends import runtime_target
+
+        runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
+        if not runtimes:
+            raise InputError(f"--runtimes needs at least one name, e.g. {','.join(DEFAULT_RUNTIMES)}")
+        for name in runtimes:
+            runtime_target(name)
+        require("onnx", extra="train", purpose="cnnport check")
+        if "keras" in runtimes and args.keras:
+            require("tensorflow", extra="train", purpose="cnnport check --keras")
+        from cnnport.export.crosscheck import cross_check, format_matrix
+        from cnnport.export.images import held_out_images
+        from cnnport.export.parity import random_images
+        from cnnport.runtime import read_card
+
+        card = read_card(args.model)
+        if card is None:
+            raise InputError(f"{args.model!r} has no cnnport card; export it with `cnnport export` first")
+        if args.data:
+            data = held_out_images(args.data, card)
+            images, labels = data.x, data.y if data.labelled else None
+        else:
+            images, labels = random_images(card.input.shape, args.samples, 0), None
+        result = cross_check(args.model, card, images, labels, runtimes, args.keras)
+        print(format_matrix(result))
+        body = {
+            "model": args.model,
+            "samples": result.samples,
+            "runtimes": result.runtimes,
+            # The document keys a pair "a|b"; in Python it is a tuple.
+            "pairs": {f"{a}|{b}": r.to_dict() for (a, b), r in result.pairs.items()},
+        }
+        if args.json:
+            from cnnport.runtime.files import atomic_write_text
+
+            atomic_write_text(args.json, json.dumps(body, indent=2) + "\n")
+        else:
+            json.dump(body, sys.stdout)
+            print()
+        return 0

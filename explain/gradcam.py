@@ -1,0 +1,146 @@
+"""Grad-CAM (Selvaraju et al. 2017) on a Keras classifier, nested backbones included.
+
+The feature map is the last 4-D tensor on the way back from the output (the last
+convolutional stage, inside a nested backbone if there is one). The score of a class is
+its logit: the input of the final softmax/sigmoid, recomputed for a Dense that applies
+one itself. The map is ReLU(sum_k alpha_k A_k) with alpha_k the spatial mean of
+d score / d A_k, divided by its maximum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["GradCam", "find_feature_map", "grad_cam"]
+
+
+@dataclass(frozen=True)
+class GradCam:
+    """Grad-CAM of a batch: maps (N, h, w) in [0, 1], the class explained, its probability."""
+
+    maps: np.ndarray
+    classes: np.ndarray
+    scores: np.ndarray
+    layer: str  # which feature map, for captions
+
+
+@dataclass(frozen=True)
+class _FeaturePath:
+    features: Callable[[Any], Any]  # model input -> feature map (N, h, w, C)
+    tail: Callable[[Any], Any]  # feature map -> logits (N, classes)
+    layer: str
+
+
+def _producer(tensor: Any) -> tuple[Any, Any | None]:
+    operation, node_index, _ = tensor._keras_history
+    inputs = operation._inbound_nodes[node_index].input_tensors
+    return operation, inputs[0] if len(inputs) == 1 else None
+
+
+def _model_call(model: Any, x: Any) -> Any:
+    structure = getattr(model, "_inputs_struct", None)
+    return model([x] if isinstance(structure, list | tuple) else x, training=False)
+
+
+def _between(start: Any, end: Any) -> Callable[[Any], Any]:
+    """The computation from tensor ``start`` to tensor ``end`` of one functional graph."""
+    import keras
+
+    if start is end:
+        return lambda x: x
+    part = keras.Model(start, end)
+    return lambda x: _model_call(part, x)
+
+
+def _chain(first: Callable[[Any], Any], second: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda x: second(first(x))
+
+
+def _logits_tensor(model: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """The tensor to differentiate, and how it becomes the logits (a Dense's own activation
+    is undone by recomputing its linear part)."""
+    import keras
+
+    output = model.outputs[0]
+    operation, source = _producer(output)
+    if isinstance(operation, keras.layers.Activation | keras.layers.Softmax) and source is not None:
+        return source, lambda t: t
+    if isinstance(operation, keras.layers.Dense) and source is not None:
+        activation = operation.get_config().get("activation")
+        if activation not in (None, "linear"):
+
+            def linear(t: Any, dense: Any = operation) -> Any:
+                z = keras.ops.matmul(t, dense.kernel)
+                return z + dense.bias if dense.use_bias else z
+
+            return source, linear
+    return output, lambda t: t
+
+
+def find_feature_map(model: Any) -> _FeaturePath | None:
+    """The last 4-D tensor before the output, as features/tail functions; None if none."""
+    import keras
+
+    logits_source, finish = _logits_tensor(model)
+    tensor = logits_source
+    # Walk back one graph; a nested model is entered from its output.
+    while True:
+        if len(tensor.shape) == 4 and tensor is not model.inputs[0]:
+            operation, _ = _producer(tensor)
+            return _FeaturePath(
+                _between(model.inputs[0], tensor),
+                _chain(_between(tensor, logits_source), finish),
+                f"{type(operation).__name__} {operation.name!r}",
+            )
+        operation, source = _producer(tensor)
+        if isinstance(operation, keras.Model):
+            inner = find_feature_map(operation) if source is not None else None
+            if inner is None:
+                return None
+            return _FeaturePath(
+                _chain(_between(model.inputs[0], source), inner.features),
+                _chain(_chain(inner.tail, _between(tensor, logits_source)), finish),
+                f"{inner.layer} in {operation.name!r}",
+            )
+        if source is None or source is model.inputs[0]:
+            return None
+        tensor = source
+
+
+def grad_cam(
+    model: Any, pixels: np.ndarray, class_index: int | None = None, path: _FeaturePath | None = None
+) -> GradCam:
+    """Grad-CAM for each image of ``pixels`` (N, H, W, C float, as the model takes them),
+    for ``class_index`` or, where None, each image's predicted class.
+
+    Raises:
+        ValueError: the model has no 4-D feature map to explain.
+    """
+    import tensorflow as tf
+
+    path = path or find_feature_map(model)
+    if path is None:
+        raise ValueError("the model has no convolutional feature map before its output")
+    x = tf.convert_to_tensor(pixels, tf.float32)
+    features = tf.convert_to_tensor(path.features(x))
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        logits = path.tail(features)
+        classes = tf.argmax(logits, axis=-1) if class_index is None else tf.fill([len(pixels)], class_index)
+        classes = tf.cast(classes, tf.int32)
+        score = tf.gather(logits, classes, axis=1, batch_dims=1)
+    grads = tape.gradient(score, features)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
+    peaks = cam.reshape(len(cam), -1).max(axis=1)
+    cam = cam / np.where(peaks > 0, peaks, 1.0)[:, None, None]
+    probabilities = np.asarray(_model_call(model, x))
+    chosen = classes.numpy()
+    scores = (
+        probabilities[np.arange(len(chosen)), chosen] if probabilities.shape[1] > 1 else probabilities[:, 0]
+    )
+    return GradCam(cam.astype(np.float32), chosen, scores.astype(np.float32), path.layer)

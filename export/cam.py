@@ -1,0 +1,123 @@
+"""Class activation maps inside the exported graph (Zhou et al. 2016).
+
+For a classifier that ends in global average pooling followed by a Dense layer, the
+logit of class k is the spatial mean of ``features @ W[:, k]`` plus a bias. That
+product, before the mean, is a map of where the evidence for class k lies: the class
+activation map. Export computes it in the graph as a third output ``class_maps``,
+(N, h, w, classes), from the same features and weights, so the runtime can show where a
+model looks with nothing but onnxruntime. For this head Grad-CAM gives the same maps up
+to a positive factor (the gradient of the logit with respect to the features is
+``W[:, k] / (h * w)`` everywhere).
+
+A binary head (one unit, z) gets two maps, ``[-m, m]``, matching its logits ``[0, z]``
+up to the constant that softmax ignores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .heads import call
+
+__all__ = ["CAM_OUTPUT", "CamHead", "find_cam"]
+
+CAM_OUTPUT = "class_maps"
+SUPPORTED = "global average pooling followed by a Dense layer (dropout between them is fine)"
+_PASS_THROUGH = (
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "Identity",
+)
+
+
+@dataclass(frozen=True)
+class CamHead:
+    """Where the class maps come from: the pooled features and the classifier's weights."""
+
+    features: Callable[[Any], Any]  # model input (float pixels) -> (N, h, w, C)
+    dense: Any  # the Dense layer that makes the logits
+    where: str
+
+    def maps(self, pixels: Any, binary: bool = False) -> Any:
+        """(N, h, w, classes) maps for ``pixels`` (already scaled as the model expects)."""
+        import keras
+
+        maps = keras.ops.matmul(self.features(pixels), self.dense.kernel)
+        return keras.ops.concatenate([-maps, maps], axis=-1) if binary else maps
+
+
+def _producer(tensor: Any) -> tuple[Any, Any | None]:
+    """The operation that made ``tensor`` and the single tensor it was called on."""
+    operation, node_index, _ = tensor._keras_history
+    inputs = operation._inbound_nodes[node_index].input_tensors
+    return operation, inputs[0] if len(inputs) == 1 else None
+
+
+def _prefix(model: Any, tensor: Any) -> Callable[[Any], Any]:
+    import keras
+
+    if tensor is model.inputs[0]:
+        return lambda x: x
+    part = keras.Model(model.inputs[0], tensor)
+    return lambda x: call(part, x)
+
+
+def _pooled_features(model: Any, tensor: Any, outer: Callable[[Any], Any]) -> tuple[Callable, str] | str:
+    """Walks back from the Dense input to a global average pooling; its input is the features.
+
+    Returns:
+        (features function of the outermost input, description), or the reason there is none.
+    """
+    import keras
+
+    while True:
+        operation, source = _producer(tensor)
+        kind = type(operation).__name__
+        if isinstance(operation, keras.Model):
+            inner = outer if source is None else _compose(outer, _prefix(model, source))
+            return _pooled_features(operation, operation.outputs[0], inner)
+        if kind in _PASS_THROUGH and source is not None:
+            tensor = source
+            continue
+        if isinstance(operation, keras.layers.GlobalAveragePooling2D) and source is not None:
+            if operation.keepdims or operation.data_format != "channels_last" or len(source.shape) != 4:
+                return f"its {kind} {operation.name!r} keeps dims or is channels-first"
+            return _compose(outer, _prefix(model, source)), f"{kind} {operation.name!r}"
+        return f"the classifier's input comes from {kind} {operation.name!r}, not global average pooling"
+
+
+def _compose(first: Callable, second: Callable) -> Callable:
+    return lambda x: second(first(x))
+
+
+def _classifier_dense(model: Any, outer: Callable[[Any], Any]) -> tuple[Any, Any, Any, Callable] | str:
+    """The Dense that makes the logits: (dense, its input tensor, the graph it is in, prefix)."""
+    import keras
+
+    operation, source = _producer(model.outputs[0])
+    if isinstance(operation, keras.Model):
+        inner = outer if source is None else _compose(outer, _prefix(model, source))
+        return _classifier_dense(operation, inner)
+    if isinstance(operation, keras.layers.Activation | keras.layers.Softmax) and source is not None:
+        operation, source = _producer(source)
+    if isinstance(operation, keras.layers.Dense) and source is not None and len(source.shape) == 2:
+        return operation, source, model, outer
+    return f"it ends in {type(operation).__name__} {operation.name!r}, not a Dense layer"
+
+
+def find_cam(model: Any) -> CamHead | str:
+    """The model's class-map head, or the reason it has none (naming what is supported)."""
+    found = _classifier_dense(model, lambda x: x)
+    if isinstance(found, str):
+        return f"no class maps: {found}; supported: {SUPPORTED}"
+    dense, source, graph, outer = found
+    pooled = _pooled_features(graph, source, outer)
+    if isinstance(pooled, str):
+        return f"no class maps: {pooled}; supported: {SUPPORTED}"
+    features, where = pooled
+    return CamHead(features, dense, f"{where} -> Dense {dense.name!r}")

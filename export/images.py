@@ -1,0 +1,68 @@
+"""Images a user points export and check at: held-out sets (--data) and int8 calibration
+(--calibration), from a folder or an .npz, at the model's input size through the
+runtime's one preprocessing function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnnport.runtime import InputError, find_images, preprocess
+
+from .source import LabelledImages
+
+__all__ = ["calibration_images", "held_out_images", "npz_images"]
+
+
+def _folder_images(path: Path, card, *, labelled: bool):
+    """Images of a folder at model input size, and their class index by subfolder name (-1: none)."""
+    images, labels = [], []
+    folders = sorted(p for p in path.iterdir() if p.is_dir()) if labelled else [path]
+    for folder in folders:
+        index = card.labels.index(folder.name) if labelled and folder.name in card.labels else -1
+        for image in find_images([str(folder)], recursive=True):
+            images.append(preprocess(image, card.input, card.resize)[0])
+            labels.append(index)
+    return images, labels
+
+
+def calibration_images(data: str, card) -> np.ndarray:
+    """int8 calibration images from an .npz (x) or a folder of images (flat or class subfolders)."""
+    path = Path(data)
+    if path.suffix == ".npz" and path.is_file():
+        return npz_images(path, card).x
+    if not path.is_dir():
+        raise InputError(f"--calibration must be a folder of images or an .npz holding x; received {data!r}")
+    images, _ = _folder_images(path, card, labelled=False)
+    return np.stack(images).astype(np.uint8)
+
+
+def npz_images(path: Path, card):
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            if "x" not in arrays:
+                raise InputError(f"{str(path)!r} has no array x (images at model input size)")
+            x = arrays["x"]
+            y = arrays["y"].astype(np.int64) if "y" in arrays else np.full(len(x), -1, np.int64)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+    if x.dtype != np.uint8 or tuple(x.shape[1:]) != card.input.shape:
+        raise InputError(
+            f"{str(path)!r} holds x of {x.dtype} {x.shape}; accepted: uint8 (N, {card.input.height}, "
+            f"{card.input.width}, {card.input.channels}), images at the model's input size"
+        )
+    return LabelledImages(x, y)
+
+
+def held_out_images(data: str, card):
+    """Held-out images at model input size from an .npz (x, y) or a folder of class subfolders."""
+    path = Path(data)
+    if path.suffix == ".npz" and path.is_file():
+        return npz_images(path, card)
+    if not path.is_dir():
+        raise InputError(f"--data must be an .npz or a folder of class subfolders; received {data!r}")
+    images, labels = _folder_images(path, card, labelled=True)
+    if not images:
+        raise InputError(f"folder {data!r} holds no class subfolders with images")
+    return LabelledImages(np.stack(images).astype(np.uint8), np.array(labels, np.int64))

@@ -1,0 +1,51 @@
+"""Where the model looks: a class activation map as a [0, 1] heatmap over the frame.
+
+The exported graph's ``class_maps`` output (see the model card's ``output.class_maps``)
+holds, per image, one (h, w) map per class. The heatmap of a class is its map with the
+negative evidence cut off (ReLU, as in CAM and Grad-CAM), divided by its maximum, and
+laid over the part of the frame the model saw (the whole frame when stretched, the
+central window for ``center_crop``). numpy and OpenCV only.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .card import InputSpec, ResizeSpec
+from .preprocess import crop_window
+
+__all__ = ["blend_heatmap", "heatmap_for"]
+
+
+def heatmap_for(
+    class_map: np.ndarray, frame_size: tuple[int, int], spec: InputSpec, resize: ResizeSpec
+) -> np.ndarray:
+    """A float32 (height, width) heatmap in [0, 1] for one class map (h, w) of one image.
+
+    Args:
+        class_map: the map of the chosen class, from the ``class_maps`` output.
+        frame_size: (height, width) of the frame the prediction was made on.
+        spec: the card's input spec; resize: the card's resize rule (where the model looked).
+    """
+    height, width = frame_size
+    positive = np.maximum(class_map.astype(np.float32), 0.0)
+    peak = float(positive.max())
+    normalized = positive / peak if peak > 0 else positive
+    top, left, crop_h, crop_w = crop_window(height, width, spec, resize)
+    heat = np.zeros((height, width), np.float32)
+    # Bilinear, so a 7x7 map becomes a smooth field rather than blocks.
+    heat[top : top + crop_h, left : left + crop_w] = cv2.resize(
+        normalized, (crop_w, crop_h), interpolation=cv2.INTER_LINEAR
+    )
+    return np.clip(heat, 0.0, 1.0)
+
+
+def blend_heatmap(frame_bgr: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """``frame_bgr`` with the heatmap blended over it in the JET color map (red: strong)."""
+    colors = cv2.applyColorMap((heatmap * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    if frame_bgr.ndim == 2 or frame_bgr.shape[2] == 1:
+        frame_bgr = cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
+    weight = (alpha * heatmap)[..., None]
+    blended = frame_bgr.astype(np.float32) * (1 - weight) + colors.astype(np.float32) * weight
+    return blended.round().astype(np.uint8)

@@ -1,0 +1,127 @@
+"""The Keras-side explanations: Grad-CAM, the walk-through, filters, and the pages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnport.apps.cli import main
+from cnnport.runtime import InputSpec
+
+pytest.importorskip("tensorflow")
+
+SIZE = {"mobilenet_v2": 32, "mobilenet_v3_small": 32, "efficientnet_b0": 32, "resnet50": 32}
+
+
+def _model(name: str, classes: int = 3):
+    import keras
+
+    from cnnport.train import ARCHITECTURES, TrainConfig, build_model
+    from tests.export.conftest import calibrate_batchnorm
+
+    keras.utils.set_random_seed(0)
+    arch = ARCHITECTURES.get(name)
+    size = SIZE.get(name, arch.size if arch.size <= 64 else 64)
+    spec = InputSpec(height=size, width=size, channels=1 if arch.color == "GRAY" else 3, color=arch.color)
+    width = 0.25 if name in ("alexnet", "vgg16") else 1.0
+    model = build_model(name, spec, classes, TrainConfig(model=name, width=width))
+    images = np.random.default_rng(0).integers(0, 256, (8, *spec.shape), dtype=np.uint8)
+    calibrate_batchnorm(model, images)
+    return model, spec, images
+
+
+def test_grad_cam_equals_the_class_activation_map_for_a_gap_dense_head():
+    """For global average pooling + Dense, d logit / d features is W[:, c] / (h w)
+    everywhere, so Grad-CAM is ReLU(features @ W[:, c]) up to a positive factor."""
+    import keras
+
+    from cnnport.explain import find_feature_map, grad_cam
+
+    model, _, images = _model("convnet")
+    pixels = images.astype(np.float32)
+    result = grad_cam(model, pixels)
+    path = find_feature_map(model)
+    features = np.asarray(path.features(keras.ops.convert_to_tensor(pixels)))
+    kernel = model.get_layer("logits").kernel.numpy()
+    for i, c in enumerate(result.classes):
+        cam = np.maximum(features[i] @ kernel[:, c], 0)
+        np.testing.assert_allclose(result.maps[i], cam / cam.max(), atol=1e-4)
+    assert result.maps.shape[1] > 1
+    predicted = np.asarray(model(pixels)).argmax(axis=1)
+    np.testing.assert_array_equal(result.classes, predicted)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lenet5",
+        "convnet",
+        "alexnet",
+        "vgg16",
+        "mobilenet_v2",
+        "mobilenet_v3_small",
+        "efficientnet_b0",
+        "resnet50",
+    ],
+)
+def test_every_architecture_has_a_walkthrough_and_grad_cam(name):
+    from cnnport.explain import first_layer_filters, grad_cam, stages_on
+
+    model, spec, images = _model(name)
+    stages = stages_on(model, images[0])
+    kinds = {stage.kind for stage in stages}
+    assert kinds & {"Conv2D", "DepthwiseConv2D"}, kinds
+    assert all(stage.output.ndim == 3 for stage in stages)
+    assert all(" -> (" in stage.caption for stage in stages)
+    conv = next(s for s in stages if s.kind == "Conv2D")
+    assert "filters" in conv.caption
+    assert "stride" in conv.caption
+    assert "padding" in conv.caption
+    result = grad_cam(model, images[:2].astype(np.float32), class_index=1)
+    assert result.maps.shape[0] == 2
+    assert list(result.classes) == [1, 1]
+    assert result.maps.min() >= 0.0
+    assert result.maps.max() <= 1.0
+    assert first_layer_filters(model).shape[2] == spec.channels
+
+
+def test_explain_command_writes_the_page_and_its_images(tmp_path, capsys):
+    import cv2
+
+    model, _, images = _model("convnet")
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "labels.txt").write_text("cup\nphone\nkeys\n")
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"photo{i}.png"), images[i][..., ::-1])
+    out = tmp_path / "explained"
+    args = ["explain", str(tmp_path / "m.keras"), str(tmp_path / "photo0.png"), str(tmp_path / "photo1.png")]
+    assert (
+        main(
+            [
+                *args,
+                "--labels",
+                str(tmp_path / "labels.txt"),
+                "--out",
+                str(out),
+                "--class",
+                "keys",
+                "--maps",
+                "4",
+            ]
+        )
+        == 0
+    )
+    page = (out / "explain.html").read_text()
+    assert "Conv2D" in page
+    assert "filters 3x3" in page
+    assert "stride 1x1, padding same" in page
+    assert "MaxPooling2D" in page
+    assert "Grad-CAM for keys" in page
+    assert "first convolution: 32 filters of 3x3x3" in page
+    for png in ("filters.png", "00_input.png", "00_stage000.png", "01_input.png"):
+        assert (out / png).stat().st_size > 100, png
+    stage = cv2.imread(str(out / "00_stage000.png"))
+    assert stage.shape[1] > 4 * 72, "four maps side by side"
+    capsys.readouterr()
+    assert main([*args, "--labels", str(tmp_path / "labels.txt"), "--out", str(out), "--class", "dog"]) == 1
+    assert "accepted: cup, phone, keys" in capsys.readouterr().err
