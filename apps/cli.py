@@ -73,7 +73,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
     if verbose < 2:
         # Their step-by-step INFO lines drown ours; -vv shows them.
-        for name in ("tf2onnx", "absl", "h5py", "matplotlib", "onnxslim", "onnxruntime"):
+        for name in ("tf2onnx", "absl", "h5py", "matplotlib", "onnxslim", "onnxruntime", "tensorflow"):
             logging.getLogger(name).setLevel(logging.WARNING)
         # TensorFlow's later C++ INFO/WARNING lines; the few it prints before absl's
         # logging initializes (oneDNN, CUDA drivers) ignore this and cannot be silenced.

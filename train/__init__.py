@@ -29,6 +29,7 @@ _EXPORTS = {
     "DatasetError": "errors",
     "TrainError": "errors",
     "WeightsError": "errors",
+    "WorkerLostError": "errors",
     "Run": "trainer",
     "fit": "trainer",
     "input_spec_for": "trainer",

@@ -25,6 +25,8 @@ SCHEDULES = ("cosine", "plateau", "none")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 CACHES = ("auto", "memory", "mmap")
 MIXES = ("none", "mixup", "cutmix")
+# The key of config.json that records how the run was distributed (not a flag).
+DISTRIBUTION_KEY = "distribution"
 
 
 def _opt(default: Any, help: str, **extra: Any) -> Any:
@@ -86,6 +88,11 @@ class TrainConfig:
     distribute: str = _opt(
         "none", "tf.distribute strategy: none, mirrored (all local GPUs or CPUs) or multiworker"
     )
+    worker_timeout: float = _opt(
+        120.0,
+        "multiworker: seconds without progress before stopping when a peer's address stops answering "
+        "(4 times as long while it still answers)",
+    )
     resume: bool = _opt(False, "continue an interrupted run in --out from its last finished epoch")
     tensorboard: bool = _opt(True, "write TensorBoard logs to RUN/logs")
     verbose: int = _opt(1, "Keras progress display: 0 silent, 1 progress bar, 2 one line per epoch")
@@ -114,6 +121,7 @@ class TrainConfig:
             ("test-split", 0 < self.test_split < 0.5, "in (0, 0.5)"),
             ("cache", self.cache in CACHES, ", ".join(CACHES)),
             ("distribute", self.distribute in DISTRIBUTE, ", ".join(DISTRIBUTE)),
+            ("worker-timeout", self.worker_timeout > 0, "above 0"),
             ("verbose", self.verbose in (0, 1, 2), "0, 1 or 2"),
         ]
         for flag, ok, accepted in checks:
@@ -134,8 +142,13 @@ class TrainConfig:
         data["out"] = str(self.run_dir)
         return data
 
-    def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+    def save(self, path: Path, distribution: dict[str, Any] | None = None) -> None:
+        """Writes the config; ``distribution`` records how the run was spread (workers,
+        replicas, per-replica and global batch): a fact about the run, not an input."""
+        data = self.to_dict()
+        if distribution is not None:
+            data[DISTRIBUTION_KEY] = distribution
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
@@ -144,6 +157,7 @@ class TrainConfig:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise TrainError(f"cannot read training config {str(path)!r}: {exc}") from None
+        data.pop(DISTRIBUTION_KEY, None)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

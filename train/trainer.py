@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -25,9 +26,12 @@ from .augment import augmentation_for, augmentation_layers
 from .callbacks import NanGuard
 from .config import TrainConfig
 from .datasets import DATASETS, Splits, load_dataset
+from .distributed import Role, cluster_from_env, make_strategy, peer_lost_message, role_of, worker_lost
 from .errors import TrainError
+from .loop import distribute_split, predict, run_epochs
 from .pipeline import cache_split, make_dataset
 from .report import classification_metrics, plot_confusion, plot_curves, read_history
+from .watchdog import Watchdog
 
 __all__ = ["CALIBRATION_SAMPLES", "Run", "fit", "input_spec_for"]
 
@@ -42,12 +46,13 @@ class Run:
 
     directory: Path
     config: TrainConfig
-    card: ModelCard
+    card: ModelCard | None  # None on a worker other than the chief
     metrics: dict
     seconds: float
     replicas: int = 1
     stopped: str | None = None  # why training ended early, if it did
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    role: Role = field(default_factory=lambda: Role(0, 1, 1))  # a worker other than the chief wrote nothing
 
     @property
     def model_path(self) -> Path:
@@ -73,46 +78,86 @@ def fit(config: TrainConfig) -> Run:
         0.986
     """
     require("tensorflow", purpose="cnnport train")
-    import keras
-
     started = time.perf_counter()
-    config = _prepare_run_dir(config)
+    # Multi-worker: a watchdog process ends this one if the cluster stops making progress.
+    watchdog = Watchdog(config.worker_timeout) if config.distribute == "multiworker" else None
+    try:
+        strategy = make_strategy(config.distribute, config.worker_timeout, watchdog)
+        role = role_of(strategy)
+        if watchdog is not None:
+            stalled = f"no progress for --worker-timeout {config.worker_timeout:g} s"
+            watchdog.arm(
+                peer_lost_message(role, str(config.run_dir), stalled), probe=cluster_from_env().peers
+            )
+        _check_batch(config, role)
+        # After the strategy: only the chief (worker 0) may write the run directory.
+        config = _prepare_run_dir(config, role)
+        logger.info("%s", role.describe(config.batch_size))
+        model, splits, spec, resize, guard = _train_model(config, strategy, role, watchdog)
+    finally:
+        if watchdog is not None:
+            # No collective follows: the chief writes the run alone, the others may exit.
+            watchdog.close()
     run_dir = config.run_dir
+    stopped = guard.message
+    if guard.tripped:
+        logger.error(stopped)
+    if not role.is_chief:
+        return Run(run_dir, config, None, {}, time.perf_counter() - started, role.replicas, stopped, splits.skipped,
+                   role)  # fmt: skip
+    metrics = _evaluate_and_report(model, splits, run_dir, stopped)
+    card = _card(config, spec, resize, splits, metrics)
+    _save_model(model, run_dir / "model.keras")
+    atomic_write_text(run_dir / "card.json", card.to_json(indent=2) + "\n")
+    return Run(run_dir, config, card, metrics, time.perf_counter() - started, role.replicas,
+               stopped, splits.skipped, role)  # fmt: skip
+
+
+def _train_model(config: TrainConfig, strategy, role: Role, watchdog: Watchdog | None):
+    import keras
+    import tensorflow as tf
+
     keras.utils.set_random_seed(config.seed)
     # Without this, parallel tf.data maps draw augmentation randomness in whatever
     # order threads run, and the same seed gives a different model each time.
-    import tensorflow as tf
-
     tf.config.experimental.enable_op_determinism()
     spec, resize = input_spec_for(config), ResizeSpec(mode="stretch", interpolation="area")
     splits = load_dataset(
         config.data, spec, resize, val_split=config.val_split, test_split=config.test_split, seed=config.seed
     )
-    _write_data_files(run_dir, splits)
-    strategy = _strategy(config.distribute)
+    if role.is_chief:
+        _write_data_files(config.run_dir, splits)
     with strategy.scope():
         model = build_model(config.model, spec, len(splits.labels), config)
     guard = NanGuard()
-    _train(model, splits, config, strategy, guard)
-    stopped = guard.message
-    if guard.tripped:
-        logger.error(stopped)
-    metrics = _evaluate_and_report(model, splits, run_dir, stopped)
-    card = _card(config, spec, resize, splits, metrics)
-    _save_model(model, run_dir / "model.keras")
-    atomic_write_text(run_dir / "card.json", card.to_json(indent=2) + "\n")
-    return Run(run_dir, config, card, metrics, time.perf_counter() - started, strategy.num_replicas_in_sync,
-               stopped, splits.skipped)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="cnnport-worker-") as scratch:
+        # Other workers keep their (memory-mapped) caches here, outside --out, deleted at exit.
+        cache_root = config.run_dir if role.is_chief else Path(scratch)
+        _train(model, splits, config, strategy, guard, role, cache_root, watchdog)
+    return model, splits, spec, resize, guard
 
 
-def _prepare_run_dir(config: TrainConfig) -> TrainConfig:
+def _check_batch(config: TrainConfig, role: Role) -> None:
+    if config.batch_size % role.replicas:
+        lower = config.batch_size - config.batch_size % role.replicas
+        raise TrainError(
+            f"--batch-size is the global batch and must split evenly over the {role.replicas} replicas; "
+            f"received {config.batch_size} (try {max(lower, role.replicas)} or {lower + role.replicas})"
+        )
+
+
+def _prepare_run_dir(config: TrainConfig, role: Role) -> TrainConfig:
     run_dir = config.run_dir
     saved = run_dir / "config.json"
+    if not role.is_chief:
+        return _worker_config(config)
     if config.resume:
         if not saved.exists():
             raise TrainError(f"--resume: {str(run_dir)!r} has no config.json to continue from")
         previous = TrainConfig.load(saved)
         logger.info("resuming %s from its last finished epoch (its config.json is used)", run_dir)
+        _check_batch(previous, role)
+        previous.save(saved, role.record(previous.batch_size))  # the cluster may differ this time
         return replace(previous, resume=True, verbose=config.verbose)
     if saved.exists() or (run_dir / "model.keras").exists():
         raise TrainError(
@@ -120,7 +165,21 @@ def _prepare_run_dir(config: TrainConfig) -> TrainConfig:
             "or choose another --out"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(saved)
+    config.save(saved, role.record(config.batch_size))
+    return config
+
+
+def _worker_config(config: TrainConfig) -> TrainConfig:
+    """A worker other than the chief writes nothing under --out; resuming, it reads the
+    chief's config.json there when --out is shared storage."""
+    saved = config.run_dir / "config.json"
+    if config.resume and saved.exists():
+        return replace(TrainConfig.load(saved), resume=True, verbose=config.verbose)
+    if config.resume:
+        logger.warning(
+            "--resume: %s is not visible on this worker (is --out on storage shared by all workers?); "
+            "training with this worker's own flags, which must match the chief's", saved
+        )  # fmt: skip
     return config
 
 
@@ -144,18 +203,6 @@ def _write_data_files(run_dir: Path, splits: Splits) -> None:
         )  # fmt: skip
 
 
-def _strategy(kind: str):
-    import tensorflow as tf
-
-    if kind == "none":
-        return tf.distribute.get_strategy()
-    if kind == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-    return tf.distribute.MirroredStrategy(devices=devices)
-
-
 def _compile(model, config: TrainConfig, steps_per_epoch: int, epochs: int, lr: float) -> None:
     import keras
 
@@ -176,18 +223,23 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int, epochs: int, lr: 
     )
 
 
-def _callbacks(config: TrainConfig, guard: NanGuard, phase: str) -> list:
+def _callbacks(config: TrainConfig, guard: NanGuard, phase: str, chief: bool) -> list:
     import keras
 
     run_dir = config.run_dir
     checkpoints = run_dir / "checkpoints"
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(checkpoints / f"backup-{phase}")),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(
-            str(checkpoints / "best.keras"), monitor="val_loss", save_best_only=True
-        ),
-    ]
+    callbacks = []
+    if chief:
+        # The callbacks that write files run on the chief alone; those that decide
+        # (early stopping, learning rate, NaN guard) run on every worker, on the same
+        # all-reduced logs, so all workers take the same decisions at the same epoch.
+        callbacks += [
+            keras.callbacks.BackupAndRestore(str(checkpoints / f"backup-{phase}")),
+            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+            keras.callbacks.ModelCheckpoint(
+                str(checkpoints / "best.keras"), monitor="val_loss", save_best_only=True
+            ),
+        ]
     if config.patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -200,7 +252,7 @@ def _callbacks(config: TrainConfig, guard: NanGuard, phase: str) -> list:
                 monitor="val_loss", factor=0.5, patience=max(2, config.patience // 3)
             )
         )
-    if config.tensorboard:
+    if config.tensorboard and chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
     # Last, so its on_train_end restores the good weights after EarlyStopping's own
     # restore (which may hold the NaN weights of a first epoch).
@@ -208,18 +260,40 @@ def _callbacks(config: TrainConfig, guard: NanGuard, phase: str) -> list:
     return callbacks
 
 
-def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard) -> None:
+def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard, role: Role,
+           cache_root: Path, watchdog: Watchdog | None) -> None:  # fmt: skip
+    import keras
+    import tensorflow as tf
+
+    heartbeat = []
+    if watchdog is not None:
+        beat = watchdog.beat
+        heartbeat.append(keras.callbacks.LambdaCallback(
+            on_train_begin=beat, on_epoch_begin=beat, on_epoch_end=beat, on_train_batch_end=beat,
+            on_test_batch_end=beat))  # fmt: skip
+    try:
+        _train_phases(model, splits, config, strategy, guard, role, cache_root, heartbeat)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+            tf.errors.AbortedError, tf.errors.InternalError) as exc:  # fmt: skip
+        if role.workers == 1:
+            raise
+        raise worker_lost(exc, role, str(config.run_dir)) from None
+
+
+def _train_phases(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard, role: Role,
+                  cache_root: Path, heartbeat: list) -> None:  # fmt: skip
     folder = config.data not in DATASETS and Path(config.data).is_dir()
     aug = augmentation_for(config, flip_ok=splits.flip_ok, folder=folder)
     logger.info("augmentation: %s; mixing: %s", aug, config.mix)
-    train_split = cache_split(splits.train, "train", config.cache, config.run_dir / "cache")
+    train_split = cache_split(splits.train, "train", config.cache, cache_root / "cache")
     with strategy.scope():
         augmentation = augmentation_layers(aug, config.seed)
-    train_ds = make_dataset(
-        train_split, len(splits.labels), batch_size=config.batch_size, training=True,
-        augmentation=augmentation, mix=config.mix, mix_alpha=config.mix_alpha, seed=config.seed,
-    )  # fmt: skip
-    val_ds = make_dataset(splits.val, len(splits.labels), batch_size=config.batch_size, training=False)
+    classes = len(splits.labels)
+    train_ds = distribute_split(strategy, train_split, config.batch_size, lambda shard, batch: make_dataset(
+        shard, classes, batch_size=batch, training=True, augmentation=augmentation, mix=config.mix,
+        mix_alpha=config.mix_alpha, seed=config.seed))  # fmt: skip
+    val_ds = distribute_split(strategy, splits.val, config.batch_size, lambda shard, batch: make_dataset(
+        shard, classes, batch_size=batch, training=False))  # fmt: skip
     steps = -(-len(splits.train) // config.batch_size)
     backbone = _backbone_layer(model)
     phases = [("main", config.epochs, config.lr, True)]
@@ -234,8 +308,8 @@ def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard
             backbone.trainable = trainable
         with strategy.scope():
             _compile(model, config, steps, epochs, lr)
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=_callbacks(config, guard, phase),
-                  verbose=config.verbose, shuffle=False)  # fmt: skip
+        run_epochs(model, strategy, train_ds, val_ds, epochs=epochs, steps=steps, verbose=config.verbose,
+                   callbacks=_callbacks(config, guard, phase, role.is_chief) + heartbeat)  # fmt: skip
         if guard.tripped:
             break
 
@@ -248,9 +322,9 @@ def _backbone_layer(model):
 
 
 def _evaluate_and_report(model, splits: Splits, run_dir: Path, stopped: str | None) -> dict:
-    probabilities = model.predict(splits.test.x.astype(np.float32), batch_size=256, verbose=0)
+    probabilities = predict(model, splits.test.x)
     test = classification_metrics(splits.test.y, probabilities, splits.labels)
-    val_probabilities = model.predict(splits.val.x.astype(np.float32), batch_size=256, verbose=0)
+    val_probabilities = predict(model, splits.val.x)
     history = read_history(run_dir / "history.csv")
     metrics = {
         "test_accuracy": test["accuracy"],

@@ -69,7 +69,8 @@ class Train(Command):
         from cnnport.train import fit
 
         run = fit(config)
-        _write_report(run)
+        if run.role.is_chief:  # the other workers of a multi-worker run write nothing
+            _write_report(run)
         _summary(run)
         return 1 if run.stopped else 0
 
@@ -82,6 +83,13 @@ def _write_report(run) -> None:
 
 
 def _summary(run) -> None:
+    if not run.role.is_chief:
+        # Its weights were the chief's at every step; the chief alone writes the run.
+        print(f"worker {run.role.worker} of {run.role.workers}: done in {run.seconds:.1f} s; "
+              f"the chief (worker 0) writes the run to {run.directory}")  # fmt: skip
+        if run.stopped:
+            print(f"error: {run.stopped}", file=sys.stderr)
+        return
     m = run.metrics
     lines = [
         "",
