@@ -70,7 +70,7 @@ class Train(Command):
 
         run = fit(config)
         _summary(run)
-        return 1 if run.stopped else 0
+        return 1 if run.stopped or (run.at_chance and not config.keep_at_chance) else 0
 
 
 def _summary(run) -> None:
@@ -93,3 +93,6 @@ def _summary(run) -> None:
     print("\n".join(lines))
     if run.stopped:
         print(f"error: {run.stopped}", file=sys.stderr)
+    if run.at_chance:
+        kept = "warning" if run.config.keep_at_chance else "error"
+        print(f"{kept}: {run.at_chance}", file=sys.stderr)

@@ -22,9 +22,11 @@ from cnnport.runtime.files import atomic_path, atomic_write_text
 
 from .architectures import ARCHITECTURES, build_model
 from .augment import augmentation_for, augmentation_layers
-from .callbacks import NanGuard
+from .batchnorm import set_batchnorm_momentum
+from .callbacks import EarlyStoppingPastChance, NanGuard, above_chance
 from .config import TrainConfig
 from .datasets import DATASETS, Splits, load_dataset
+from .defaults import Schedule, resolve_schedule
 from .errors import TrainError
 from .pipeline import cache_split, make_dataset
 from .report import classification_metrics, plot_confusion, plot_curves, read_history
@@ -34,6 +36,10 @@ __all__ = ["CALIBRATION_SAMPLES", "Run", "fit", "input_spec_for"]
 logger = logging.getLogger(__name__)
 
 CALIBRATION_SAMPLES = 512
+PRETRAINED_HINT = (
+    "training from scratch (--weights none); on photos, pretrained weights usually do far better: "
+    "--model mobilenet_v2 --weights imagenet (downloads once, when the machine is online)"
+)
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Run:
     replicas: int = 1
     stopped: str | None = None  # why training ended early, if it did
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    at_chance: str | None = None  # the warning when the test accuracy is near chance
 
     @property
     def model_path(self) -> Path:
@@ -101,8 +108,40 @@ def fit(config: TrainConfig) -> Run:
     card = _card(config, spec, resize, splits, metrics)
     _save_model(model, run_dir / "model.keras")
     atomic_write_text(run_dir / "card.json", card.to_json(indent=2) + "\n")
+    at_chance = chance_warning(
+        metrics["test_accuracy"], len(splits.labels), config, folder=_is_folder(config)
+    )
+    if at_chance:
+        logger.error(at_chance)
     return Run(run_dir, config, card, metrics, time.perf_counter() - started, strategy.num_replicas_in_sync,
-               stopped, splits.skipped)  # fmt: skip
+               stopped, splits.skipped, at_chance)  # fmt: skip
+
+
+def chance_warning(
+    test_accuracy: float, num_classes: int, config: TrainConfig, *, folder: bool
+) -> str | None:
+    """The message for a finished model whose test accuracy is at most twice chance, else None."""
+    limit = above_chance(num_classes)
+    if test_accuracy > limit:
+        return None
+    causes = [
+        "too few images per class, or too few epochs (try --epochs 100)",
+        "a learning rate too high or too low (--lr; try --optimizer adam --lr 1e-3)",
+        "images too small for what tells the classes apart (--img-size)",
+        "class folders whose images do not differ in a way the model can see, or mislabelled images",
+    ]
+    if folder and config.weights == "none":
+        causes.insert(0, "training from scratch on a small set: --model mobilenet_v2 --weights imagenet")
+    return (
+        f"the trained model is at or near chance: test accuracy {test_accuracy:.3f} with {num_classes} classes "
+        f"(chance {1 / num_classes:.3f}, twice chance {limit:.3f}). Likely causes: "
+        + "; ".join(causes)
+        + ". Look at RUN/curves.png; pass --keep-at-chance to exit with status 0 anyway"
+    )
+
+
+def _is_folder(config: TrainConfig) -> bool:
+    return config.data not in DATASETS and Path(config.data).is_dir()
 
 
 def _prepare_run_dir(config: TrainConfig) -> TrainConfig:
@@ -176,7 +215,9 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int, epochs: int, lr: 
     )
 
 
-def _callbacks(config: TrainConfig, guard: NanGuard, phase: str) -> list:
+def _callbacks(
+    config: TrainConfig, guard: NanGuard, phase: str, schedule: Schedule, num_classes: int
+) -> list:
     import keras
 
     run_dir = config.run_dir
@@ -188,16 +229,12 @@ def _callbacks(config: TrainConfig, guard: NanGuard, phase: str) -> list:
             str(checkpoints / "best.keras"), monitor="val_loss", save_best_only=True
         ),
     ]
-    if config.patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.patience, restore_best_weights=True
-            )
-        )
+    if schedule.patience:
+        callbacks.append(EarlyStoppingPastChance(num_classes, schedule.patience))
     if config.schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=0.5, patience=max(2, config.patience // 3)
+                monitor="val_loss", factor=0.5, patience=max(2, schedule.patience // 3)
             )
         )
     if config.tensorboard:
@@ -209,24 +246,35 @@ def _callbacks(config: TrainConfig, guard: NanGuard, phase: str) -> list:
 
 
 def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard) -> None:
-    folder = config.data not in DATASETS and Path(config.data).is_dir()
+    folder = _is_folder(config)
     aug = augmentation_for(config, flip_ok=splits.flip_ok, folder=folder)
-    logger.info("augmentation: %s; mixing: %s", aug, config.mix)
+    no_flip = " (no flip: a folder's classes may not be mirror-symmetric; --flip asks for it)"
+    logger.info(
+        "augmentation: %s%s; mixing: %s",
+        aug.describe(),
+        no_flip if folder and not aug.flip else "",
+        config.mix,
+    )
+    if folder and config.weights == "none":
+        logger.info(PRETRAINED_HINT)
+    schedule = resolve_schedule(config, len(splits.train))
+    logger.info("schedule: %s", schedule.describe())
+    set_batchnorm_momentum(model, schedule.steps_per_epoch)
     train_split = cache_split(splits.train, "train", config.cache, config.run_dir / "cache")
     with strategy.scope():
         augmentation = augmentation_layers(aug, config.seed)
     train_ds = make_dataset(
-        train_split, len(splits.labels), batch_size=config.batch_size, training=True,
+        train_split, len(splits.labels), batch_size=schedule.batch_size, training=True,
         augmentation=augmentation, mix=config.mix, mix_alpha=config.mix_alpha, seed=config.seed,
     )  # fmt: skip
-    val_ds = make_dataset(splits.val, len(splits.labels), batch_size=config.batch_size, training=False)
-    steps = -(-len(splits.train) // config.batch_size)
+    val_ds = make_dataset(splits.val, len(splits.labels), batch_size=schedule.batch_size, training=False)
+    steps = schedule.steps_per_epoch
     backbone = _backbone_layer(model)
-    phases = [("main", config.epochs, config.lr, True)]
+    phases = [("main", schedule.epochs, config.lr, True)]
     if backbone is not None and config.weights != "none":
         # Transfer learning: train the new head on a frozen backbone, then fine-tune
         # everything with a smaller learning rate.
-        phases = [("frozen", config.epochs, config.lr, False)]
+        phases = [("frozen", schedule.epochs, config.lr, False)]
         if config.fine_tune_epochs:
             phases.append(("finetune", config.fine_tune_epochs, config.lr / 10, True))
     for phase, epochs, lr, trainable in phases:
@@ -234,7 +282,8 @@ def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard
             backbone.trainable = trainable
         with strategy.scope():
             _compile(model, config, steps, epochs, lr)
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=_callbacks(config, guard, phase),
+        callbacks = _callbacks(config, guard, phase, schedule, len(splits.labels))
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
                   verbose=config.verbose, shuffle=False)  # fmt: skip
         if guard.tripped:
             break

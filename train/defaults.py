@@ -1,0 +1,68 @@
+"""Defaults that fit the data: batch size, epochs and patience from the training split.
+
+A folder of 300 images and a set of 50,000 need different schedules. Left unset
+(None) in TrainConfig, these are resolved once the training split is loaded; values
+the user gave are kept (the batch size is still capped by the split's size).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .config import TrainConfig
+
+__all__ = ["Schedule", "resolve_schedule"]
+
+DEFAULT_BATCH = 64
+MIN_AUTO_BATCH = 16  # smaller batches make batch-norm statistics noise
+MIN_STEPS = 16  # the automatic batch size shrinks until an epoch has this many steps
+EPOCH_STEPS = 500  # automatic epochs: about this many optimizer steps in all ...
+MIN_EPOCHS, MAX_EPOCHS = 30, 100  # ... within these bounds
+PATIENCE_STEPS = 150  # automatic patience: about this many steps without improvement ...
+MIN_PATIENCE, MAX_PATIENCE = 8, 25  # ... within these bounds
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The resolved batch size, epochs and patience of a run, and the steps they give."""
+
+    batch_size: int
+    steps_per_epoch: int
+    epochs: int
+    patience: int
+
+    def describe(self) -> str:
+        return (
+            f"batch size {self.batch_size} ({self.steps_per_epoch} steps per epoch), up to {self.epochs} epochs, "
+            f"early-stopping patience {self.patience or 'off'}"
+        )
+
+
+def _clip(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def resolve_schedule(cfg: TrainConfig, train_samples: int) -> Schedule:
+    """Fills the config's unset batch size, epochs and patience for ``train_samples`` images.
+
+    Example:
+        >>> resolve_schedule(TrainConfig(), 210).describe()
+        'batch size 16 (14 steps per epoch), up to 36 epochs, early-stopping patience 11'
+    """
+    if cfg.batch_size is None:
+        batch = min(DEFAULT_BATCH, max(MIN_AUTO_BATCH, math.ceil(train_samples / MIN_STEPS)))
+    else:
+        batch = cfg.batch_size
+    batch = max(1, min(batch, train_samples))
+    steps = math.ceil(train_samples / batch)
+    epochs = (
+        cfg.epochs
+        if cfg.epochs is not None
+        else _clip(math.ceil(EPOCH_STEPS / steps), MIN_EPOCHS, MAX_EPOCHS)
+    )
+    if cfg.patience is not None:
+        patience = cfg.patience
+    else:
+        patience = _clip(math.ceil(PATIENCE_STEPS / steps), MIN_PATIENCE, MAX_PATIENCE)
+    return Schedule(batch, steps, epochs, patience)
