@@ -27,6 +27,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -80,7 +81,9 @@ def main() -> None:
     parser.add_argument("--sets", default="3x100,10x150", help="CLASSESxPER_CLASS, comma-separated")
     parser.add_argument("--models", default=",".join(MODELS), help="architectures, comma-separated")
     parser.add_argument("--img-size", type=int, default=96, help="--img-size of every run")
-    parser.add_argument("--cnnport", default=shutil.which("cnnport") or "cnnport", help="cnnport executable")
+    beside = Path(sys.executable).parent / "cnnport"  # this environment's, whether or not it is on PATH
+    parser.add_argument("--cnnport", default=str(beside) if beside.exists() else shutil.which("cnnport"),
+                        help="cnnport executable (default: the one installed beside this Python)")  # fmt: skip
     parser.add_argument("--label", default="current", help="name of this checkout in the results")
     parser.add_argument("--jsonl", type=Path, default=None, help="append one JSON line per row here")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before a run is abandoned")

@@ -80,7 +80,9 @@ class TrainConfig:
     mix: str = _opt("none", "batch mixing: none, mixup or cutmix")
     mix_alpha: float = _opt(0.2, "Beta(alpha, alpha) parameter of mixup / cutmix")
     optimizer: str = _opt("adamw", "optimizer: adam, adamw (decoupled weight decay) or sgd")
-    lr: float = _opt(2e-3, "initial learning rate")
+    lr: float | None = _opt(
+        None, "initial learning rate (default: 2e-3 at batch size 64, scaled in proportion to the batch size)"
+    )
     weight_decay: float = _opt(1e-4, "decoupled weight decay (adamw)")
     l2: float = _opt(0.0, "L2 penalty on convolution and dense kernels")
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy loss")
@@ -120,7 +122,7 @@ class TrainConfig:
             ("mix", self.mix in MIXES, ", ".join(MIXES)),
             ("mix-alpha", self.mix_alpha > 0, "above 0"),
             ("optimizer", self.optimizer in OPTIMIZERS, ", ".join(OPTIMIZERS)),
-            ("lr", self.lr > 0, "above 0"),
+            ("lr", self.lr is None or self.lr > 0, "above 0"),
             ("weight-decay", self.weight_decay >= 0, "0 or more"),
             ("l2", self.l2 >= 0, "0 or more"),
             ("label-smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),

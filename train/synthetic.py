@@ -33,19 +33,28 @@ class Box:
 
 
 def cluttered_digits(
-    root: str | Path, *, classes: int = 10, per_class: int = 150, size: int = 96, seed: int = 0
+    root: str | Path,
+    *,
+    classes: int = 10,
+    per_class: int = 150,
+    size: int = 96,
+    digit_size: tuple[float, float] = (0.25, 0.4),
+    clutter: tuple[int, int] = (4, 8),
+    seed: int = 0,
 ) -> list[Box]:
     """Writes ``root/<digit>/<n>.png`` color images of scikit-learn digits on clutter.
 
     Each canvas has a random two-color gradient background, random lines, rectangles
     and circles, and pixel noise; one digit (of the 1,797 embedded ones, scaled to
-    25-40% of the canvas, in a random color) is pasted at a random place.
+    ``digit_size`` of the canvas side, in a random color) is pasted at a random place.
 
     Args:
         root: folder to create (must not hold class folders already).
         classes: how many digit classes, 2..10 (digits 0..classes-1).
         per_class: images per class.
         size: canvas height and width in pixels.
+        digit_size: smallest and largest digit side, as fractions of ``size`` (larger is easier).
+        clutter: fewest and most shapes drawn on each canvas ((0, 0): none).
         seed: the same seed writes the same images.
 
     Returns:
@@ -57,10 +66,12 @@ def cluttered_digits(
     Example:
         >>> boxes = cluttered_digits("data/clutter10", classes=10, per_class=150)  # doctest: +SKIP
     """
-    if not 2 <= classes <= 10 or per_class < 1 or size < 32:
+    low, high = digit_size
+    if not 2 <= classes <= 10 or per_class < 1 or size < 32 or not 0.1 <= low <= high <= 1:
         raise DatasetError(
-            "cluttered_digits needs classes in 2..10, per_class >= 1 and size >= 32; "
-            f"received classes={classes}, per_class={per_class}, size={size}"
+            "cluttered_digits needs classes in 2..10, per_class >= 1, size >= 32 and 0.1 <= digit_size[0] <= "
+            f"digit_size[1] <= 1; received classes={classes}, per_class={per_class}, size={size}, "
+            f"digit_size={digit_size}"
         )
     root = Path(root)
     if root.is_dir() and any(root.iterdir()):
@@ -76,7 +87,7 @@ def cluttered_digits(
         pool = np.flatnonzero(digits.target == label)
         for n in range(per_class):
             glyph = digits.images[rng.choice(pool)] / 16.0
-            canvas, (x, y, w, h) = _compose(glyph, size, rng)
+            canvas, (x, y, w, h) = _compose(glyph, size, digit_size, clutter, rng)
             name = f"{label}/{n:04d}.png"
             _write_png(root / name, canvas)
             boxes.append(Box(name, str(label), x, y, w, h))
@@ -85,19 +96,33 @@ def cluttered_digits(
     return boxes
 
 
-def _compose(glyph: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:
+def _compose(
+    glyph: np.ndarray,
+    size: int,
+    digit_size: tuple[float, float],
+    clutter: tuple[int, int],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, tuple]:
     import cv2
 
     canvas = _background(size, rng)
-    _clutter(canvas, rng)
-    side = int(rng.integers(int(size * 0.25), int(size * 0.4) + 1))
+    _clutter(canvas, int(rng.integers(clutter[0], clutter[1] + 1)), rng)
+    side = int(rng.integers(int(size * digit_size[0]), int(size * digit_size[1]) + 1))
     mask = cv2.resize(glyph.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
     x, y = (int(v) for v in rng.integers(0, size - side + 1, size=2))
-    color = rng.uniform(0, 255, 3)
     region = canvas[y : y + side, x : x + side]
+    color = _contrasting(rng.uniform(0, 255, 3), region.mean(), rng)
     canvas[y : y + side, x : x + side] = region * (1 - mask[..., None]) + color * mask[..., None]
     canvas += rng.normal(0, 8, canvas.shape)
     return np.clip(canvas, 0, 255).astype(np.uint8), (x, y, side, side)
+
+
+def _contrasting(color: np.ndarray, background: float, rng: np.random.Generator) -> np.ndarray:
+    """``color`` shifted so its mean level differs from the background's by 80-140 (a
+    photographed object is visible); random hue, darker or lighter than its surroundings."""
+    gap = rng.uniform(80, 140)
+    target = background - gap if background > 127 else background + gap
+    return np.clip(color + (target - color.mean()), 0, 255)
 
 
 def _background(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -108,11 +133,11 @@ def _background(size: int, rng: np.random.Generator) -> np.ndarray:
     return (a * (1 - t[..., None]) + b * t[..., None]).astype(np.float64)
 
 
-def _clutter(canvas: np.ndarray, rng: np.random.Generator) -> None:
+def _clutter(canvas: np.ndarray, shapes: int, rng: np.random.Generator) -> None:
     import cv2
 
     size = canvas.shape[0]
-    for _ in range(int(rng.integers(4, 9))):
+    for _ in range(shapes):
         color = tuple(float(c) for c in rng.uniform(0, 255, 3))
         p, q = (tuple(int(v) for v in rng.integers(0, size, 2)) for _ in range(2))
         kind = rng.integers(3)

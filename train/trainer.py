@@ -270,13 +270,13 @@ def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard
     val_ds = make_dataset(splits.val, len(splits.labels), batch_size=schedule.batch_size, training=False)
     steps = schedule.steps_per_epoch
     backbone = _backbone_layer(model)
-    phases = [("main", schedule.epochs, config.lr, True)]
+    phases = [("main", schedule.epochs, schedule.lr, True)]
     if backbone is not None and config.weights != "none":
         # Transfer learning: train the new head on a frozen backbone, then fine-tune
         # everything with a smaller learning rate.
-        phases = [("frozen", schedule.epochs, config.lr, False)]
+        phases = [("frozen", schedule.epochs, schedule.lr, False)]
         if config.fine_tune_epochs:
-            phases.append(("finetune", config.fine_tune_epochs, config.lr / 10, True))
+            phases.append(("finetune", config.fine_tune_epochs, schedule.lr / 10, True))
     for phase, epochs, lr, trainable in phases:
         if backbone is not None:
             backbone.trainable = trainable

@@ -25,10 +25,12 @@ def test_schedule_scales_with_the_steps_per_epoch(train_samples, batch, steps, e
         epochs,
         patience,
     )
+    assert schedule.lr == pytest.approx(2e-3 * batch / 64)
 
 
 def test_values_the_user_gave_are_kept_but_the_batch_never_exceeds_the_split():
-    schedule = resolve_schedule(TrainConfig(batch_size=256, epochs=7, patience=0), 100)
+    schedule = resolve_schedule(TrainConfig(batch_size=256, epochs=7, patience=0, lr=0.1), 100)
+    assert schedule.lr == 0.1
     assert (schedule.batch_size, schedule.steps_per_epoch, schedule.epochs, schedule.patience) == (
         100,
         1,
@@ -49,7 +51,7 @@ def test_folders_are_not_flipped_unless_asked():
     assert augmentation_for(TrainConfig(augment="none"), flip_ok=True, folder=True).describe() == "none"
 
 
-@pytest.mark.parametrize("field", ["epochs", "batch_size"])
+@pytest.mark.parametrize("field", ["epochs", "batch_size"])  # None, the default, resolves from the data
 def test_bad_values_are_still_errors(field):
     from cnnport.runtime import InputError
 
