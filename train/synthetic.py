@@ -38,8 +38,8 @@ def cluttered_digits(
     classes: int = 10,
     per_class: int = 150,
     size: int = 96,
-    digit_size: tuple[float, float] = (0.25, 0.4),
-    clutter: tuple[int, int] = (4, 8),
+    digit_size: tuple[float, float] = (0.35, 0.55),
+    clutter: tuple[int, int] = (2, 5),
     seed: int = 0,
 ) -> list[Box]:
     """Writes ``root/<digit>/<n>.png`` color images of scikit-learn digits on clutter.
@@ -141,7 +141,7 @@ def _clutter(canvas: np.ndarray, shapes: int, rng: np.random.Generator) -> None:
         color = tuple(float(c) for c in rng.uniform(0, 255, 3))
         p, q = (tuple(int(v) for v in rng.integers(0, size, 2)) for _ in range(2))
         kind = rng.integers(3)
-        thickness = int(rng.integers(1, 4))
+        thickness = int(rng.integers(1, 3))
         if kind == 0:
             cv2.line(canvas, p, q, color, thickness)
         elif kind == 1:
