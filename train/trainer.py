@@ -248,17 +248,8 @@ def _callbacks(
 def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard) -> None:
     folder = _is_folder(config)
     aug = augmentation_for(config, flip_ok=splits.flip_ok, folder=folder)
-    no_flip = " (no flip: a folder's classes may not be mirror-symmetric; --flip asks for it)"
-    logger.info(
-        "augmentation: %s%s; mixing: %s",
-        aug.describe(),
-        no_flip if folder and not aug.flip else "",
-        config.mix,
-    )
-    if folder and config.weights == "none":
-        logger.info(PRETRAINED_HINT)
     schedule = resolve_schedule(config, len(splits.train))
-    logger.info("schedule: %s", schedule.describe())
+    _log_choices(config, aug, schedule, folder)
     set_batchnorm_momentum(model, schedule.steps_per_epoch)
     train_split = cache_split(splits.train, "train", config.cache, config.run_dir / "cache")
     with strategy.scope():
@@ -287,6 +278,15 @@ def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard
                   verbose=config.verbose, shuffle=False)  # fmt: skip
         if guard.tripped:
             break
+
+
+def _log_choices(config: TrainConfig, aug, schedule: Schedule, folder: bool) -> None:
+    no_flip = " (no flip: a folder's classes may not be mirror-symmetric; --flip asks for it)"
+    flip_note = no_flip if folder and not aug.flip else ""
+    logger.info("augmentation: %s%s; mixing: %s", aug.describe(), flip_note, config.mix)
+    logger.info("schedule: %s", schedule.describe())
+    if folder and config.weights == "none":
+        logger.info(PRETRAINED_HINT)
 
 
 def _backbone_layer(model):
