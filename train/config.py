@@ -48,7 +48,7 @@ class TrainConfig:
     out: str | None = _opt(None, "run directory (default: runs/MODEL-DATA)")
     epochs: int | None = _opt(
         None,
-        "maximum epochs (default: ceil(500 / steps per epoch) within 30..100; early stopping may end sooner)",
+        "maximum epochs (default: ceil(500 / steps per epoch) within 40..100; early stopping may end sooner)",
     )
     batch_size: int | None = _opt(
         None,

@@ -19,7 +19,7 @@ DEFAULT_LR = 2e-3  # at DEFAULT_BATCH; scaled linearly with the batch size (Goya
 MIN_AUTO_BATCH = 16  # smaller batches make batch-norm statistics noise
 MIN_STEPS = 16  # the automatic batch size shrinks until an epoch has this many steps
 EPOCH_STEPS = 500  # automatic epochs: about this many optimizer steps in all ...
-MIN_EPOCHS, MAX_EPOCHS = 30, 100  # ... within these bounds
+MIN_EPOCHS, MAX_EPOCHS = 40, 100  # ... within these bounds (40: the digits default before, kept)
 PATIENCE_STEPS = 150  # automatic patience: about this many steps without improvement ...
 MIN_PATIENCE, MAX_PATIENCE = 8, 25  # ... within these bounds
 
@@ -50,7 +50,7 @@ def resolve_schedule(cfg: TrainConfig, train_samples: int) -> Schedule:
 
     Example:
         >>> resolve_schedule(TrainConfig(), 210).describe()
-        'batch size 16 (14 steps per epoch), learning rate 0.0005, up to 36 epochs, early-stopping patience 11'
+        'batch size 16 (14 steps per epoch), learning rate 0.0005, up to 40 epochs, early-stopping patience 11'
     """
     if cfg.batch_size is None:
         batch = min(DEFAULT_BATCH, max(MIN_AUTO_BATCH, math.ceil(train_samples / MIN_STEPS)))

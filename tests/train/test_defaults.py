@@ -10,10 +10,10 @@ from cnnport.train.defaults import resolve_schedule
 @pytest.mark.parametrize(
     ("train_samples", "batch", "steps", "epochs", "patience"),
     [
-        (210, 16, 14, 36, 11),  # 3 classes x 100 images, 70% for training
-        (1050, 64, 17, 30, 9),  # 10 x 150
-        (1258, 64, 20, 30, 8),  # the embedded digits
-        (45000, 64, 704, 30, 8),  # cifar10
+        (210, 16, 14, 40, 11),  # 3 classes x 100 images, 70% for training
+        (1050, 64, 17, 40, 9),  # 10 x 150
+        (1258, 64, 20, 40, 8),  # the embedded digits
+        (45000, 64, 704, 40, 8),  # cifar10
         (40, 16, 3, 100, 25),
     ],
 )
