@@ -44,8 +44,8 @@ def cluttered_digits(
 ) -> list[Box]:
     """Writes ``root/<digit>/<n>.png`` color images of scikit-learn digits on clutter.
 
-    Each canvas has a random two-color gradient background, random lines, rectangles
-    and circles, and pixel noise; one digit (of the 1,797 embedded ones, scaled to
+    Each canvas has a random two-color gradient background (dark to mid levels), random
+    lines, rectangles and circles in any color, and pixel noise; one digit (of the 1,797 embedded ones, scaled to
     ``digit_size`` of the canvas side, in a random color) is pasted at a random place.
 
     Args:
@@ -118,15 +118,16 @@ def _compose(
 
 
 def _contrasting(color: np.ndarray, background: float, rng: np.random.Generator) -> np.ndarray:
-    """``color`` shifted so its mean level differs from the background's by 80-140 (a
-    photographed object is visible); random hue, darker or lighter than its surroundings."""
+    """``color`` shifted so its mean level is 80-140 above the background's: a random
+    hue, lighter than its surroundings, as the embedded digits are (light strokes on dark).
+    With the polarity random too, a convnet from scratch stayed at chance for 16 epochs."""
     gap = rng.uniform(80, 140)
-    target = background - gap if background > 127 else background + gap
+    target = min(255.0, background + gap)
     return np.clip(color + (target - color.mean()), 0, 255)
 
 
 def _background(size: int, rng: np.random.Generator) -> np.ndarray:
-    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    a, b = rng.uniform(0, 150, 3), rng.uniform(0, 150, 3)  # darker than most digits
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:size, 0:size] / size
     t = (np.cos(angle) * xx + np.sin(angle) * yy - min(0, np.cos(angle)) - min(0, np.sin(angle))) / 2
