@@ -5,7 +5,7 @@
 
 Each set is digits of the embedded scikit-learn set pasted at random places on
 cluttered 96x96 canvases (cnnport.train.synthetic.cluttered_digits), CLASSESxPER_CLASS
-images. Each row is one fresh `cnnport train --data SET --model M --img-size S
+images; a set named digitsCxN is the plain embedded digits as 32x32 PNGs (digit_folder). Each row is one fresh `cnnport train --data SET --model M --img-size S
 --weights none` process with every other flag at its default; the seconds are the
 whole command, TensorFlow import included. Reported per row: test accuracy, epochs
 run, seconds, the first epoch whose validation accuracy exceeds twice chance, and
@@ -32,14 +32,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from cnnport.train.synthetic import cluttered_digits
+from cnnport.train.synthetic import cluttered_digits, digit_folder
 
 MODELS = ("convnet", "lenet5", "alexnet", "mobilenet_v2")
 
 
 def _parse_set(text: str) -> tuple[int, int]:
-    classes, _, per_class = text.partition("x")
+    classes, _, per_class = text.removeprefix("digits").partition("x")
     return int(classes), int(per_class)
+
+
+def _make_set(name: str, folder: Path, seed: int) -> int:
+    """CLASSESxPER_CLASS: cluttered canvases; digitsCLASSESxPER_CLASS: the plain embedded digits."""
+    classes, per_class = _parse_set(name)
+    if name.startswith("digits"):
+        digit_folder(folder, classes=classes, per_class=per_class, size=32)
+    else:
+        cluttered_digits(folder, classes=classes, per_class=per_class, seed=seed)
+    return classes
 
 
 def _history(run_dir: Path) -> list[dict[str, float]]:
@@ -78,7 +88,11 @@ def _train(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="3x100,10x150", help="CLASSESxPER_CLASS, comma-separated")
+    parser.add_argument(
+        "--sets",
+        default="3x100,10x150",
+        help="CLASSESxPER_CLASS (cluttered) or digitsCxN (plain), comma-separated",
+    )
     parser.add_argument("--models", default=",".join(MODELS), help="architectures, comma-separated")
     parser.add_argument("--img-size", type=int, default=96, help="--img-size of every run")
     beside = Path(sys.executable).parent / "cnnport"  # this environment's, whether or not it is on PATH
@@ -95,9 +109,8 @@ def main() -> None:
           f"{'val>2xchance at':>15} {'lagging':>7} exit", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets.split(","):
-            classes, per_class = _parse_set(name)
-            data = Path(tmp) / f"clutter{name}"
-            cluttered_digits(data, classes=classes, per_class=per_class, seed=args.seed)
+            data = Path(tmp) / f"set{name}"
+            classes = _make_set(name, data, args.seed)
             for model in args.models.split(","):
                 out = Path(tmp) / f"run-{name}-{model}"
                 rc, seconds = _train(args.cnnport, data, model, args.img_size, out, args.timeout)

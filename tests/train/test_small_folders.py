@@ -11,31 +11,23 @@ pytest.importorskip("tensorflow")
 
 from cnnport.train import DatasetError, TrainConfig, fit
 from cnnport.train.callbacks import above_chance
-from cnnport.train.synthetic import cluttered_digits
+from cnnport.train.synthetic import cluttered_digits, digit_folder
 
 
 @pytest.fixture(scope="module")
-def digit_folder(tmp_path_factory):
+def digits_folder(tmp_path_factory):
     """3 classes x 100 of the embedded digits as 32x32 PNGs: a folder of the size
     `cnnport collect` gives (14 steps per epoch at the automatic batch size)."""
-    import cv2
-    from sklearn.datasets import load_digits
-
-    root = tmp_path_factory.mktemp("folder")
-    digits = load_digits()
-    for label in range(3):
-        (root / str(label)).mkdir()
-        for n, i in enumerate(np.flatnonzero(digits.target == label)[:100]):
-            pixels = (digits.images[i] * 15).astype(np.uint8)
-            cv2.imwrite(str(root / str(label) / f"{n}.png"), cv2.resize(pixels, (32, 32)))
+    root = tmp_path_factory.mktemp("folder") / "digits"
+    digit_folder(root, classes=3, per_class=100, size=32)
     return root
 
 
-def test_default_run_on_a_small_folder_validates_above_chance_within_a_few_epochs(digit_folder, tmp_path):
+def test_default_run_on_a_small_folder_validates_above_chance_within_a_few_epochs(digits_folder, tmp_path):
     """With Keras' batch-norm momentum (0.99) this run validated at chance (0.33) for all
     six epochs while training accuracy reached 0.9."""
     run = fit(
-        TrainConfig(data=str(digit_folder), model="convnet", epochs=6, out=str(tmp_path / "run"), verbose=0)
+        TrainConfig(data=str(digits_folder), model="convnet", epochs=6, out=str(tmp_path / "run"), verbose=0)
     )
     with open(run.directory / "history.csv") as handle:
         history = list(csv.DictReader(handle))
