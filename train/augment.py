@@ -30,6 +30,16 @@ class Augmentation:
     def active(self) -> bool:
         return any((self.flip, self.rotation, self.zoom, self.translation, self.contrast, self.brightness))
 
+    def describe(self) -> str:
+        """The transforms applied, for the log: 'flip no, rotation 0.08, zoom 0.2, ...'."""
+        if not self.active:
+            return "none"
+        settings = [f"flip {'horizontal' if self.flip else 'no'}"]
+        for name in ("rotation", "zoom", "translation", "contrast", "brightness"):
+            if getattr(self, name):
+                settings.append(f"{name} {getattr(self, name):g}")
+        return ", ".join(settings)
+
 
 POLICIES: Registry[Augmentation] = Registry("augmentation policy")
 POLICIES.add("none", Augmentation())
@@ -43,12 +53,13 @@ def augmentation_for(cfg: TrainConfig, *, flip_ok: bool, folder: bool) -> Augmen
     """The policy named by --augment, with individual flags overriding its settings.
 
     ``auto`` is light for built-in sets and strong for folders (small custom sets
-    need more). Flipping stays off for data whose classes are not mirror-symmetric
-    (digits) unless --flip asks for it.
+    need more). Flipping stays off unless --flip asks for it for data whose classes
+    are not mirror-symmetric (digits) and for folders, where cnnport cannot know
+    (a flipped arrow, letter or digit is another class).
     """
     name = cfg.augment if cfg.augment != "auto" else ("strong" if folder else "light")
     policy = POLICIES.get(name)
-    if not flip_ok:
+    if not flip_ok or folder:
         policy = replace(policy, flip=False)
     overrides = {
         key: getattr(cfg, key)

@@ -48,8 +48,15 @@ class TrainConfig:
     )
     model: str = _opt("lenet5", "registered architecture (see `cnnport train --list-models`)")
     out: str | None = _opt(None, "run directory (default: runs/MODEL-DATA)")
-    epochs: int = _opt(40, "maximum epochs (early stopping may end sooner)")
-    batch_size: int = _opt(64, "images per training step (across all replicas)")
+    epochs: int | None = _opt(
+        None,
+        "maximum epochs (default: ceil(500 / steps per epoch) within 40..100; early stopping may end sooner)",
+    )
+    batch_size: int | None = _opt(
+        None,
+        "images per training step across all replicas (default: 64, or fewer so the training split "
+        "gives at least 16 steps per epoch, never below 16); never more than the training split",
+    )
     img_size: int | None = _opt(None, "square input size in pixels (default: the architecture's own)")
     color: str | None = _opt(None, "input color RGB or GRAY (default: the architecture's own)")
     width: float = _opt(1.0, "width multiplier for alexnet / vgg16 / mobilenet (channels scale by it)")
@@ -63,7 +70,9 @@ class TrainConfig:
         "auto", "augmentation policy: none, light, strong, or auto (light; strong for folders)"
     )
     flip: bool | None = _opt(
-        None, "random horizontal flip (default: the policy's; always off for digit data sets)"
+        None,
+        "random horizontal flip (default: the policy's for built-in sets, off for digit sets and for folders, "
+        "whose classes may not be mirror-symmetric)",
     )
     rotation: float | None = _opt(None, "random rotation, fraction of a full turn (e.g. 0.05)")
     zoom: float | None = _opt(None, "random zoom factor (e.g. 0.1)")
@@ -73,12 +82,21 @@ class TrainConfig:
     mix: str = _opt("none", "batch mixing: none, mixup or cutmix")
     mix_alpha: float = _opt(0.2, "Beta(alpha, alpha) parameter of mixup / cutmix")
     optimizer: str = _opt("adamw", "optimizer: adam, adamw (decoupled weight decay) or sgd")
-    lr: float = _opt(2e-3, "initial learning rate")
+    lr: float | None = _opt(
+        None, "initial learning rate (default: 2e-3 at batch size 64, scaled in proportion to the batch size)"
+    )
     weight_decay: float = _opt(1e-4, "decoupled weight decay (adamw)")
     l2: float = _opt(0.0, "L2 penalty on convolution and dense kernels")
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy loss")
     schedule: str = _opt("cosine", "learning-rate schedule: cosine, plateau (reduce on plateau) or none")
-    patience: int = _opt(8, "early stopping: epochs without validation-loss improvement (0 disables)")
+    patience: int | None = _opt(
+        None,
+        "early stopping: epochs without validation-loss improvement, counted from the first epoch whose "
+        "validation accuracy is above twice chance (default: ceil(150 / steps per epoch) within 8..25; 0 disables)",
+    )
+    keep_at_chance: bool = _opt(
+        False, "exit with status 0 even when the test accuracy is near chance (it is reported either way)"
+    )
     val_split: float = _opt(0.1, "fraction held out for validation (ignored when the folder has val/)")
     test_split: float = _opt(0.2, "fraction held out for testing (ignored when the folder has test/)")
     seed: int = _opt(0, "random seed of splits, initialization and augmentation")
@@ -99,8 +117,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            ("epochs", self.epochs >= 1, "at least 1"),
-            ("batch-size", self.batch_size >= 1, "at least 1"),
+            ("epochs", self.epochs is None or self.epochs >= 1, "at least 1"),
+            ("batch-size", self.batch_size is None or self.batch_size >= 1, "at least 1"),
             ("img-size", self.img_size is None or 8 <= self.img_size <= 1024, "8..1024"),
             ("color", self.color in (None, "RGB", "GRAY"), "RGB or GRAY"),
             ("width", 0 < self.width <= 4, "in (0, 4]"),
@@ -111,12 +129,12 @@ class TrainConfig:
             ("mix", self.mix in MIXES, ", ".join(MIXES)),
             ("mix-alpha", self.mix_alpha > 0, "above 0"),
             ("optimizer", self.optimizer in OPTIMIZERS, ", ".join(OPTIMIZERS)),
-            ("lr", self.lr > 0, "above 0"),
+            ("lr", self.lr is None or self.lr > 0, "above 0"),
             ("weight-decay", self.weight_decay >= 0, "0 or more"),
             ("l2", self.l2 >= 0, "0 or more"),
             ("label-smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("schedule", self.schedule in SCHEDULES, ", ".join(SCHEDULES)),
-            ("patience", self.patience >= 0, "0 or more"),
+            ("patience", self.patience is None or self.patience >= 0, "0 or more"),
             ("val-split", 0 < self.val_split < 0.5, "in (0, 0.5)"),
             ("test-split", 0 < self.test_split < 0.5, "in (0, 0.5)"),
             ("cache", self.cache in CACHES, ", ".join(CACHES)),

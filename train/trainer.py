@@ -23,9 +23,11 @@ from cnnport.runtime.files import atomic_path, atomic_write_text
 
 from .architectures import ARCHITECTURES, build_model
 from .augment import augmentation_for, augmentation_layers
-from .callbacks import NanGuard
+from .batchnorm import set_batchnorm_momentum
+from .callbacks import EarlyStoppingPastChance, NanGuard, above_chance
 from .config import TrainConfig
 from .datasets import DATASETS, Splits, load_dataset
+from .defaults import Schedule, resolve_schedule
 from .distributed import Role, cluster_from_env, make_strategy, peer_lost_message, role_of, worker_lost
 from .errors import TrainError
 from .loop import distribute_split, predict, run_epochs
@@ -38,6 +40,10 @@ __all__ = ["CALIBRATION_SAMPLES", "Run", "fit", "input_spec_for"]
 logger = logging.getLogger(__name__)
 
 CALIBRATION_SAMPLES = 512
+PRETRAINED_HINT = (
+    "training from scratch (--weights none); on photos, pretrained weights usually do far better: "
+    "--model mobilenet_v2 --weights imagenet (downloads once, when the machine is online)"
+)
 
 
 @dataclass
@@ -53,6 +59,7 @@ class Run:
     stopped: str | None = None  # why training ended early, if it did
     skipped: list[tuple[str, str]] = field(default_factory=list)
     role: Role = field(default_factory=lambda: Role(0, 1, 1))  # a worker other than the chief wrote nothing
+    at_chance: str | None = None  # the warning when the test accuracy is near chance
 
     @property
     def model_path(self) -> Path:
@@ -92,7 +99,6 @@ def fit(config: TrainConfig) -> Run:
         _check_batch(config, role)
         # After the strategy: only the chief (worker 0) may write the run directory.
         config = _prepare_run_dir(config, role)
-        logger.info("%s", role.describe(config.batch_size))
         model, splits, spec, resize, guard = _train_model(config, strategy, role, watchdog)
     finally:
         if watchdog is not None:
@@ -109,8 +115,13 @@ def fit(config: TrainConfig) -> Run:
     card = _card(config, spec, resize, splits, metrics)
     _save_model(model, run_dir / "model.keras")
     atomic_write_text(run_dir / "card.json", card.to_json(indent=2) + "\n")
+    at_chance = chance_warning(
+        metrics["test_accuracy"], len(splits.labels), config, folder=_is_folder(config)
+    )
+    if at_chance:
+        logger.error(at_chance)
     return Run(run_dir, config, card, metrics, time.perf_counter() - started, role.replicas,
-               stopped, splits.skipped, role)  # fmt: skip
+               stopped, splits.skipped, role, at_chance)  # fmt: skip
 
 
 def _train_model(config: TrainConfig, strategy, role: Role, watchdog: Watchdog | None):
@@ -137,8 +148,37 @@ def _train_model(config: TrainConfig, strategy, role: Role, watchdog: Watchdog |
     return model, splits, spec, resize, guard
 
 
+def chance_warning(
+    test_accuracy: float, num_classes: int, config: TrainConfig, *, folder: bool
+) -> str | None:
+    """The message for a finished model whose test accuracy is at most twice chance, else None."""
+    limit = above_chance(num_classes)
+    if test_accuracy > limit:
+        return None
+    causes = [
+        "too few images per class, or too few epochs (try --epochs 100)",
+        "a learning rate too high or too low (--lr; try --optimizer adam --lr 1e-3)",
+        "images too small for what tells the classes apart (--img-size)",
+        "class folders whose images do not differ in a way the model can see, or mislabelled images",
+    ]
+    if folder and config.weights == "none":
+        causes.insert(0, "training from scratch on a small set: --model mobilenet_v2 --weights imagenet")
+    return (
+        f"the trained model is at or near chance: test accuracy {test_accuracy:.3f} with {num_classes} classes "
+        f"(chance {1 / num_classes:.3f}, twice chance {limit:.3f}). Likely causes: "
+        + "; ".join(causes)
+        + ". Look at RUN/curves.png; pass --keep-at-chance to exit with status 0 anyway"
+    )
+
+
+def _is_folder(config: TrainConfig) -> bool:
+    return config.data not in DATASETS and Path(config.data).is_dir()
+
+
 def _check_batch(config: TrainConfig, role: Role) -> None:
-    if config.batch_size % role.replicas:
+    """A --batch-size given by the user must split over the replicas (an automatic one is
+    chosen to, see defaults.resolve_schedule)."""
+    if config.batch_size is not None and config.batch_size % role.replicas:
         lower = config.batch_size - config.batch_size % role.replicas
         raise TrainError(
             f"--batch-size is the global batch and must split evenly over the {role.replicas} replicas; "
@@ -157,7 +197,7 @@ def _prepare_run_dir(config: TrainConfig, role: Role) -> TrainConfig:
         previous = TrainConfig.load(saved)
         logger.info("resuming %s from its last finished epoch (its config.json is used)", run_dir)
         _check_batch(previous, role)
-        previous.save(saved, role.record(previous.batch_size))  # the cluster may differ this time
+        previous.save(saved)  # the distribution record is rewritten once the batch is resolved
         return replace(previous, resume=True, verbose=config.verbose)
     if saved.exists() or (run_dir / "model.keras").exists():
         raise TrainError(
@@ -165,7 +205,7 @@ def _prepare_run_dir(config: TrainConfig, role: Role) -> TrainConfig:
             "or choose another --out"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(saved, role.record(config.batch_size))
+    config.save(saved)  # the distribution record is added once the batch is resolved
     return config
 
 
@@ -223,7 +263,9 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int, epochs: int, lr: 
     )
 
 
-def _callbacks(config: TrainConfig, guard: NanGuard, phase: str, chief: bool) -> list:
+def _callbacks(
+    config: TrainConfig, guard: NanGuard, phase: str, schedule: Schedule, num_classes: int, chief: bool
+) -> list:
     import keras
 
     run_dir = config.run_dir
@@ -240,16 +282,12 @@ def _callbacks(config: TrainConfig, guard: NanGuard, phase: str, chief: bool) ->
                 str(checkpoints / "best.keras"), monitor="val_loss", save_best_only=True
             ),
         ]
-    if config.patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.patience, restore_best_weights=True
-            )
-        )
+    if schedule.patience:
+        callbacks.append(EarlyStoppingPastChance(num_classes, schedule.patience))
     if config.schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=0.5, patience=max(2, config.patience // 3)
+                monitor="val_loss", factor=0.5, patience=max(2, schedule.patience // 3)
             )
         )
     if config.tensorboard and chief:
@@ -282,36 +320,50 @@ def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard
 
 def _train_phases(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard, role: Role,
                   cache_root: Path, heartbeat: list) -> None:  # fmt: skip
-    folder = config.data not in DATASETS and Path(config.data).is_dir()
+    folder = _is_folder(config)
     aug = augmentation_for(config, flip_ok=splits.flip_ok, folder=folder)
-    logger.info("augmentation: %s; mixing: %s", aug, config.mix)
+    schedule = resolve_schedule(config, len(splits.train), role.replicas)
+    _log_choices(config, aug, schedule, folder)
+    logger.info("%s", role.describe(schedule.batch_size))
+    if role.is_chief:  # the resolved global batch, now that the data is known
+        config.save(config.run_dir / "config.json", role.record(schedule.batch_size))
+    set_batchnorm_momentum(model, schedule.steps_per_epoch)
     train_split = cache_split(splits.train, "train", config.cache, cache_root / "cache")
     with strategy.scope():
         augmentation = augmentation_layers(aug, config.seed)
     classes = len(splits.labels)
-    train_ds = distribute_split(strategy, train_split, config.batch_size, lambda shard, batch: make_dataset(
+    train_ds = distribute_split(strategy, train_split, schedule.batch_size, lambda shard, batch: make_dataset(
         shard, classes, batch_size=batch, training=True, augmentation=augmentation, mix=config.mix,
         mix_alpha=config.mix_alpha, seed=config.seed))  # fmt: skip
-    val_ds = distribute_split(strategy, splits.val, config.batch_size, lambda shard, batch: make_dataset(
+    val_ds = distribute_split(strategy, splits.val, schedule.batch_size, lambda shard, batch: make_dataset(
         shard, classes, batch_size=batch, training=False))  # fmt: skip
-    steps = -(-len(splits.train) // config.batch_size)
+    steps = schedule.steps_per_epoch
     backbone = _backbone_layer(model)
-    phases = [("main", config.epochs, config.lr, True)]
+    phases = [("main", schedule.epochs, schedule.lr, True)]
     if backbone is not None and config.weights != "none":
         # Transfer learning: train the new head on a frozen backbone, then fine-tune
         # everything with a smaller learning rate.
-        phases = [("frozen", config.epochs, config.lr, False)]
+        phases = [("frozen", schedule.epochs, schedule.lr, False)]
         if config.fine_tune_epochs:
-            phases.append(("finetune", config.fine_tune_epochs, config.lr / 10, True))
+            phases.append(("finetune", config.fine_tune_epochs, schedule.lr / 10, True))
     for phase, epochs, lr, trainable in phases:
         if backbone is not None:
             backbone.trainable = trainable
         with strategy.scope():
             _compile(model, config, steps, epochs, lr)
         run_epochs(model, strategy, train_ds, val_ds, epochs=epochs, steps=steps, verbose=config.verbose,
-                   callbacks=_callbacks(config, guard, phase, role.is_chief) + heartbeat)  # fmt: skip
+                   callbacks=_callbacks(config, guard, phase, schedule, classes, role.is_chief) + heartbeat)  # fmt: skip
         if guard.tripped:
             break
+
+
+def _log_choices(config: TrainConfig, aug, schedule: Schedule, folder: bool) -> None:
+    no_flip = " (no flip: a folder's classes may not be mirror-symmetric; --flip asks for it)"
+    flip_note = no_flip if folder and not aug.flip else ""
+    logger.info("augmentation: %s%s; mixing: %s", aug.describe(), flip_note, config.mix)
+    logger.info("schedule: %s", schedule.describe())
+    if folder and config.weights == "none":
+        logger.info(PRETRAINED_HINT)
 
 
 def _backbone_layer(model):

@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from cnnport.runtime import CnnportError
+
 from ..command import Command, command
 
 logger = logging.getLogger("cnnport")
@@ -72,14 +74,18 @@ class Train(Command):
         if run.role.is_chief:  # the other workers of a multi-worker run write nothing
             _write_report(run)
         _summary(run)
-        return 1 if run.stopped else 0
+        return 1 if run.stopped or (run.at_chance and not config.keep_at_chance) else 0
 
 
 def _write_report(run) -> None:
-    """report.html beside the run's other reports (its figures are the run's own)."""
+    """report.html beside the run's other reports (its figures are the run's own). The run
+    is complete without it: a report that cannot be made is a warning saying why."""
     from cnnport.explain import report_for_run
 
-    report_for_run(run.directory)
+    try:
+        report_for_run(run.directory)
+    except (OSError, ValueError, CnnportError) as exc:
+        logger.warning("report.html was not written: %s: %s", type(exc).__name__, exc)
 
 
 def _summary(run) -> None:
@@ -111,3 +117,6 @@ def _summary(run) -> None:
     print("\n".join(lines))
     if run.stopped:
         print(f"error: {run.stopped}", file=sys.stderr)
+    if run.at_chance:
+        kept = "warning" if run.config.keep_at_chance else "error"
+        print(f"{kept}: {run.at_chance}", file=sys.stderr)
