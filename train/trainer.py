@@ -325,8 +325,12 @@ def _train_phases(model, splits: Splits, config: TrainConfig, strategy, guard: N
     schedule = resolve_schedule(config, len(splits.train), role.replicas)
     _log_choices(config, aug, schedule, folder)
     logger.info("%s", role.describe(schedule.batch_size))
-    if role.is_chief:  # the resolved global batch, now that the data is known
-        config.save(config.run_dir / "config.json", role.record(schedule.batch_size))
+    if role.is_chief:
+        # The resolved values, now that the data is known: the run repeats (and resumes)
+        # from config.json exactly, and it records the global batch.
+        resolved = replace(config, batch_size=schedule.batch_size, lr=schedule.lr, epochs=schedule.epochs,
+                           patience=schedule.patience)  # fmt: skip
+        resolved.save(config.run_dir / "config.json", role.record(schedule.batch_size))
     set_batchnorm_momentum(model, schedule.steps_per_epoch)
     train_split = cache_split(splits.train, "train", config.cache, cache_root / "cache")
     with strategy.scope():
