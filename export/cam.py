@@ -43,12 +43,25 @@ class CamHead:
     dense: Any  # the Dense layer that makes the logits
     where: str
 
-    def maps(self, pixels: Any, binary: bool = False) -> Any:
-        """(N, h, w, classes) maps for ``pixels`` (already scaled as the model expects)."""
+    def maps(self, features: Any, binary: bool = False) -> Any:
+        """(N, h, w, classes) maps from the pooled features (``self.features(pixels)``)."""
         import keras
 
-        maps = keras.ops.matmul(self.features(pixels), self.dense.kernel)
+        # A 1x1 convolution: the same sums as features @ W, but one ONNX Conv rather than
+        # tf2onnx's Reshape/Shape/Gather lowering of a rank-4 MatMul.
+        kernel = keras.ops.reshape(self.dense.kernel, (1, 1, *self.dense.kernel.shape))
+        maps = keras.ops.conv(features, kernel, strides=1, padding="valid")
         return keras.ops.concatenate([-maps, maps], axis=-1) if binary else maps
+
+    def logits(self, features: Any) -> Any:
+        """The Dense layer's pre-activation from the same features: the pooling and the
+        Dense computed once for both outputs (calling the model again for the logits put
+        a second copy of the whole network into the exported graph: 93 Conv nodes instead
+        of MobileNetV2's 52, 1.7x the latency)."""
+        import keras
+
+        logits = keras.ops.matmul(keras.ops.mean(features, axis=(1, 2)), self.dense.kernel)
+        return logits + self.dense.bias if self.dense.use_bias else logits
 
 
 def _producer(tensor: Any) -> tuple[Any, Any | None]:

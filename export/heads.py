@@ -303,8 +303,11 @@ def classifier_heads(
 
     def compute(pixels: Any) -> list[Any]:
         scaled = scaling.apply(pixels)
-        answer = outputs(pre(scaled))
-        return answer if cam is None else [*answer, cam.maps(scaled, binary=head.kind == "binary")]
+        if cam is None:
+            return outputs(pre(scaled))
+        # One pass through the network: the logits and the maps come from the same features.
+        features = cam.features(scaled)
+        return [*outputs(cam.logits(features)), cam.maps(features, binary=head.kind == "binary")]
 
     return compute
 
