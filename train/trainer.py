@@ -99,7 +99,7 @@ def fit(config: TrainConfig) -> Run:
         _check_batch(config, role)
         # After the strategy: only the chief (worker 0) may write the run directory.
         config = _prepare_run_dir(config, role)
-        model, splits, spec, resize, guard = _train_model(config, strategy, role, watchdog)
+        config, model, splits, spec, resize, guard = _train_model(config, strategy, role, watchdog)
     finally:
         if watchdog is not None:
             # No collective follows: the chief writes the run alone, the others may exit.
@@ -136,6 +136,7 @@ def _train_model(config: TrainConfig, strategy, role: Role, watchdog: Watchdog |
     splits = load_dataset(
         config.data, spec, resize, val_split=config.val_split, test_split=config.test_split, seed=config.seed
     )
+    config = _resolved(config, len(splits.train), role)
     if role.is_chief:
         _write_data_files(config.run_dir, splits)
     with strategy.scope():
@@ -145,7 +146,7 @@ def _train_model(config: TrainConfig, strategy, role: Role, watchdog: Watchdog |
         # Other workers keep their (memory-mapped) caches here, outside --out, deleted at exit.
         cache_root = config.run_dir if role.is_chief else Path(scratch)
         _train(model, splits, config, strategy, guard, role, cache_root, watchdog)
-    return model, splits, spec, resize, guard
+    return config, model, splits, spec, resize, guard
 
 
 def chance_warning(
@@ -173,6 +174,18 @@ def chance_warning(
 
 def _is_folder(config: TrainConfig) -> bool:
     return config.data not in DATASETS and Path(config.data).is_dir()
+
+
+def _resolved(config: TrainConfig, train_samples: int, role: Role) -> TrainConfig:
+    """The config with its automatic batch size, learning rate, epochs and patience filled in
+    for the training split (defaults.resolve_schedule); the chief writes it to config.json
+    with the distribution record, so the run repeats and resumes from it exactly."""
+    schedule = resolve_schedule(config, train_samples, role.replicas)
+    config = replace(config, batch_size=schedule.batch_size, lr=schedule.lr, epochs=schedule.epochs,
+                     patience=schedule.patience)  # fmt: skip
+    if role.is_chief:
+        config.save(config.run_dir / "config.json", role.record(schedule.batch_size))
+    return config
 
 
 def _check_batch(config: TrainConfig, role: Role) -> None:
@@ -325,12 +338,6 @@ def _train_phases(model, splits: Splits, config: TrainConfig, strategy, guard: N
     schedule = resolve_schedule(config, len(splits.train), role.replicas)
     _log_choices(config, aug, schedule, folder)
     logger.info("%s", role.describe(schedule.batch_size))
-    if role.is_chief:
-        # The resolved values, now that the data is known: the run repeats (and resumes)
-        # from config.json exactly, and it records the global batch.
-        resolved = replace(config, batch_size=schedule.batch_size, lr=schedule.lr, epochs=schedule.epochs,
-                           patience=schedule.patience)  # fmt: skip
-        resolved.save(config.run_dir / "config.json", role.record(schedule.batch_size))
     set_batchnorm_momentum(model, schedule.steps_per_epoch)
     train_split = cache_split(splits.train, "train", config.cache, cache_root / "cache")
     with strategy.scope():
