@@ -140,9 +140,7 @@ class Engine:
         self._batch_dim = _check_graph(self._session, self.card)
         self._apply_softmax = self.card.output.kind == "logits"
         self.multilabel = self.card.output.head == "multilabel"
-        self.threshold = self.card.output.threshold if self.multilabel else None
-        if self.multilabel and self.threshold is None:
-            self.threshold = 0.5
+        self.threshold = (self.card.output.threshold or 0.5) if self.multilabel else None
         on_gpu = self.providers[0] != CPU
         self.io_binding = on_gpu if io_binding is None else io_binding
         if warmup:
@@ -211,12 +209,16 @@ class Engine:
         self, tensor: np.ndarray, *, top_k: int = 5, threshold: float | None = None
     ) -> list[Prediction]:
         """Predictions for a tensor that is already model input (N, H, W, C)."""
+        threshold = self._checked_options(top_k, threshold)
+        return [self._prediction(row, top_k, threshold) for row in self.run(tensor)]
+
+    def _checked_options(self, top_k: int, threshold: float | None) -> float | None:
+        """Validates ``top_k`` and ``threshold``; returns the threshold to use."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise InputError(f"top_k must be a positive integer; received {top_k!r}")
         if threshold is not None and not (isinstance(threshold, int | float) and 0 < threshold < 1):
             raise InputError(f"threshold must be a number between 0 and 1; received {threshold!r}")
-        threshold = self.threshold if threshold is None else threshold
-        return [self._prediction(row, top_k, threshold) for row in self.run(tensor)]
+        return self.threshold if threshold is None else threshold
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, classes), for a model-input tensor.
@@ -258,9 +260,9 @@ class Engine:
         return np.concatenate(probabilities), np.concatenate(maps)
 
     def _predict_with_heatmaps(self, images, top_k: int, color: str, threshold: float | None) -> list:
+        threshold = self._checked_options(top_k, threshold)
         frames = decode_all(images)
         probabilities, maps = self.run_with_maps(self.preprocess(frames, color=color))
-        threshold = self.threshold if threshold is None else threshold
         predictions = []
         for frame, scores, class_maps in zip(frames, probabilities, maps, strict=True):
             prediction = self._prediction(scores, top_k, threshold)

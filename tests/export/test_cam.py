@@ -165,3 +165,13 @@ def test_webcam_heatmap_is_in_the_saved_video_and_refused_without_maps(convnet_e
     capsys.readouterr()
     assert main(["webcam", str(without), "--source", str(images), "--headless", "--heatmap"]) == 1
     assert "--heatmap needs a model with a class_maps output" in capsys.readouterr().err
+
+
+def test_heatmap_predictions_check_their_options_like_the_others(convnet_export):
+    _, output, _ = convnet_export
+    engine = Engine(output, providers="cpu")
+    frame = np.zeros((40, 40, 3), np.uint8)
+    with pytest.raises(InputError, match="top_k must be a positive integer"):
+        engine.predict(frame, heatmap=True, top_k=0)
+    with pytest.raises(InputError, match="threshold must be a number between 0 and 1"):
+        engine.predict(frame, heatmap=True, threshold=2.0)
