@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnport.export.kgraph import between, call, chain, producer
+
 __all__ = ["GradCam", "find_feature_map", "grad_cam"]
 
 
@@ -35,38 +37,13 @@ class _FeaturePath:
     layer: str
 
 
-def _producer(tensor: Any) -> tuple[Any, Any | None]:
-    operation, node_index, _ = tensor._keras_history
-    inputs = operation._inbound_nodes[node_index].input_tensors
-    return operation, inputs[0] if len(inputs) == 1 else None
-
-
-def _model_call(model: Any, x: Any) -> Any:
-    structure = getattr(model, "_inputs_struct", None)
-    return model([x] if isinstance(structure, list | tuple) else x, training=False)
-
-
-def _between(start: Any, end: Any) -> Callable[[Any], Any]:
-    """The computation from tensor ``start`` to tensor ``end`` of one functional graph."""
-    import keras
-
-    if start is end:
-        return lambda x: x
-    part = keras.Model(start, end)
-    return lambda x: _model_call(part, x)
-
-
-def _chain(first: Callable[[Any], Any], second: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda x: second(first(x))
-
-
 def _logits_tensor(model: Any) -> tuple[Any, Callable[[Any], Any]]:
     """The tensor to differentiate, and how it becomes the logits (a Dense's own activation
     is undone by recomputing its linear part)."""
     import keras
 
     output = model.outputs[0]
-    operation, source = _producer(output)
+    operation, source = producer(output)
     if isinstance(operation, keras.layers.Activation | keras.layers.Softmax) and source is not None:
         return source, lambda t: t
     if isinstance(operation, keras.layers.Dense) and source is not None:
@@ -90,20 +67,20 @@ def find_feature_map(model: Any) -> _FeaturePath | None:
     # Walk back one graph; a nested model is entered from its output.
     while True:
         if len(tensor.shape) == 4 and tensor is not model.inputs[0]:
-            operation, _ = _producer(tensor)
+            operation, _ = producer(tensor)
             return _FeaturePath(
-                _between(model.inputs[0], tensor),
-                _chain(_between(tensor, logits_source), finish),
+                between(model.inputs[0], tensor),
+                chain(between(tensor, logits_source), finish),
                 f"{type(operation).__name__} {operation.name!r}",
             )
-        operation, source = _producer(tensor)
+        operation, source = producer(tensor)
         if isinstance(operation, keras.Model):
             inner = find_feature_map(operation) if source is not None else None
             if inner is None:
                 return None
             return _FeaturePath(
-                _chain(_between(model.inputs[0], source), inner.features),
-                _chain(_chain(inner.tail, _between(tensor, logits_source)), finish),
+                chain(between(model.inputs[0], source), inner.features),
+                chain(chain(inner.tail, between(tensor, logits_source)), finish),
                 f"{inner.layer} in {operation.name!r}",
             )
         if source is None or source is model.inputs[0]:
@@ -138,7 +115,7 @@ def grad_cam(
     cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
     peaks = cam.reshape(len(cam), -1).max(axis=1)
     cam = cam / np.where(peaks > 0, peaks, 1.0)[:, None, None]
-    probabilities = np.asarray(_model_call(model, x))
+    probabilities = np.asarray(call(model, x))
     chosen = classes.numpy()
     scores = (
         probabilities[np.arange(len(chosen)), chosen] if probabilities.shape[1] > 1 else probabilities[:, 0]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .heads import call
+from .kgraph import between, chain, producer
 
 __all__ = ["CAM_OUTPUT", "CamHead", "find_cam"]
 
@@ -64,22 +64,6 @@ class CamHead:
         return logits + self.dense.bias if self.dense.use_bias else logits
 
 
-def _producer(tensor: Any) -> tuple[Any, Any | None]:
-    """The operation that made ``tensor`` and the single tensor it was called on."""
-    operation, node_index, _ = tensor._keras_history
-    inputs = operation._inbound_nodes[node_index].input_tensors
-    return operation, inputs[0] if len(inputs) == 1 else None
-
-
-def _prefix(model: Any, tensor: Any) -> Callable[[Any], Any]:
-    import keras
-
-    if tensor is model.inputs[0]:
-        return lambda x: x
-    part = keras.Model(model.inputs[0], tensor)
-    return lambda x: call(part, x)
-
-
 def _pooled_features(model: Any, tensor: Any, outer: Callable[[Any], Any]) -> tuple[Callable, str] | str:
     """Walks back from the Dense input to a global average pooling; its input is the features.
 
@@ -89,10 +73,10 @@ def _pooled_features(model: Any, tensor: Any, outer: Callable[[Any], Any]) -> tu
     import keras
 
     while True:
-        operation, source = _producer(tensor)
+        operation, source = producer(tensor)
         kind = type(operation).__name__
         if isinstance(operation, keras.Model):
-            inner = outer if source is None else _compose(outer, _prefix(model, source))
+            inner = outer if source is None else chain(outer, between(model.inputs[0], source))
             return _pooled_features(operation, operation.outputs[0], inner)
         if kind in _PASS_THROUGH and source is not None:
             tensor = source
@@ -100,24 +84,20 @@ def _pooled_features(model: Any, tensor: Any, outer: Callable[[Any], Any]) -> tu
         if isinstance(operation, keras.layers.GlobalAveragePooling2D) and source is not None:
             if operation.keepdims or operation.data_format != "channels_last" or len(source.shape) != 4:
                 return f"its {kind} {operation.name!r} keeps dims or is channels-first"
-            return _compose(outer, _prefix(model, source)), f"{kind} {operation.name!r}"
+            return chain(outer, between(model.inputs[0], source)), f"{kind} {operation.name!r}"
         return f"the classifier's input comes from {kind} {operation.name!r}, not global average pooling"
-
-
-def _compose(first: Callable, second: Callable) -> Callable:
-    return lambda x: second(first(x))
 
 
 def _classifier_dense(model: Any, outer: Callable[[Any], Any]) -> tuple[Any, Any, Any, Callable] | str:
     """The Dense that makes the logits: (dense, its input tensor, the graph it is in, prefix)."""
     import keras
 
-    operation, source = _producer(model.outputs[0])
+    operation, source = producer(model.outputs[0])
     if isinstance(operation, keras.Model):
-        inner = outer if source is None else _compose(outer, _prefix(model, source))
+        inner = outer if source is None else chain(outer, between(model.inputs[0], source))
         return _classifier_dense(operation, inner)
     if isinstance(operation, keras.layers.Activation | keras.layers.Softmax) and source is not None:
-        operation, source = _producer(source)
+        operation, source = producer(source)
     if isinstance(operation, keras.layers.Dense) and source is not None and len(source.shape) == 2:
         return operation, source, model, outer
     return f"it ends in {type(operation).__name__} {operation.name!r}, not a Dense layer"

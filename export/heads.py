@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SourceModelError
+from .kgraph import between, call, chain
 
 __all__ = [
     "HEAD_CHOICES",
@@ -146,29 +147,11 @@ def _last_operation(model: Any) -> tuple[Any, Any]:
     return operation, node.input_tensors[0]
 
 
-def call(model: Any, x: Any) -> Any:
-    """``model(x)`` in inference mode, with ``x`` in the structure the model was built with
-    (a list for ``keras.Model([inputs], ...)``, else the tensor): either mismatch makes
-    Keras warn on every call."""
-    structure = getattr(model, "_inputs_struct", None)
-    return model([x] if isinstance(structure, list | tuple) else x, training=False)
-
-
-def _prefix(model: Any, tensor: Any) -> Callable[[Any], Any]:
-    """A function of the model's input that returns ``tensor`` (inference mode)."""
-    import keras
-
-    if tensor is model.inputs[0]:
-        return lambda x: x
-    part = keras.Model(model.inputs[0], tensor)
-    return lambda x: call(part, x)
-
-
 def _find(model: Any) -> Finding:
     import keras
 
     operation, tensor = _last_operation(model)
-    before = _prefix(model, tensor)
+    before = between(model.inputs[0], tensor)
     kind = type(operation).__name__
     if isinstance(operation, keras.Model):  # a nested model: its own last layer decides
         inner = _find(operation)
@@ -176,7 +159,7 @@ def _find(model: Any) -> Finding:
             inner.activation,
             inner.units,
             f"{inner.where} inside {kind} {operation.name!r}",
-            lambda x: inner.pre_activation(before(x)),
+            chain(before, inner.pre_activation),
         )
     units = int(model.outputs[0].shape[-1])
     activation = _activation_of(operation)
