@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cnnport.runtime.heatmap import CAM_HEADS
+
 from .kgraph import between, chain, producer
 
 __all__ = ["CAM_OUTPUT", "CamHead", "find_cam"]
 
 CAM_OUTPUT = "class_maps"
-SUPPORTED = "global average pooling followed by a Dense layer (dropout between them is fine)"
+SUPPORTED = f"{CAM_HEADS} (dropout between them is fine)"
 _PASS_THROUGH = (
     "Dropout",
     "SpatialDropout1D",

@@ -111,12 +111,6 @@ class InputScaling:
         # One multiply-add: folds into a single scalar/per-channel Mul and Add in ONNX.
         return pixels * (scale / std) + ((low - mean) / std)
 
-    def describe(self) -> str:
-        parts = [] if self.range == (0.0, 255.0) else [f"0..255 -> {self.range[0]:g}..{self.range[1]:g}"]
-        if not self.identity and (set(self.mean) != {0.0} or set(self.std) != {1.0}):
-            parts.append(f"mean {list(self.mean)}, std {list(self.std)}")
-        return "; ".join(parts) or "none"
-
 
 def _activation_of(layer: Any) -> str | None:
     """The activation a layer applies last, or None when it applies none we know."""

@@ -21,7 +21,7 @@ import onnxruntime as ort
 
 from .card import METADATA_KEY, InputSpec, ModelCard, OutputSpec
 from .errors import InputError, ModelMismatchError
-from .heatmap import heatmap_for
+from .heatmap import CAM_HEADS, heatmap_for
 from .modelfile import open_session
 from .preprocess import ImageLike, decode_all, preprocess
 from .providers import CPU, resolve_providers, verify_providers
@@ -237,18 +237,23 @@ class Engine:
         """Whether the graph gives class activation maps (heatmaps)."""
         return self._maps_name is not None
 
+    def require_class_maps(self, purpose: str = "a heatmap") -> None:
+        """Raises an InputError naming the heads that have maps when the graph has none."""
+        if self._maps_name is not None:
+            return
+        note = self.card.output.class_maps_note or "it was exported without one"
+        raise InputError(
+            f"{purpose} needs a model with a class_maps output; {str(self.path)!r} has none ({note}); "
+            f"models whose classifier is {CAM_HEADS} get one from `cnnport export` (without --no-cam)"
+        )
+
     def run_with_maps(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities (N, classes) and class activation maps (N, h, w, classes).
 
         Raises:
             InputError: the model has no ``class_maps`` output.
         """
-        if self._maps_name is None:
-            note = self.card.output.class_maps_note or "it was exported without one"
-            raise InputError(
-                f"{str(self.path)!r} has no class_maps output ({note}); heatmaps need a model whose "
-                f"classifier is {CAM_HEADS}, exported by `cnnport export` (without --no-cam)"
-            )
+        self.require_class_maps()
         tensor = check_tensor(tensor, self.card.input)
         probabilities, maps = [], []
         for start in range(0, len(tensor), self.max_batch):
@@ -299,9 +304,6 @@ class Engine:
         else:
             present = top[:1]
         return Prediction(top[0].label, top[0].index, top[0].score, top, scores, present)
-
-
-CAM_HEADS = "global average pooling followed by a Dense layer"
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -15,7 +15,10 @@ import numpy as np
 from .card import InputSpec, ResizeSpec
 from .preprocess import crop_window
 
-__all__ = ["blend_heatmap", "heatmap_for"]
+__all__ = ["CAM_HEADS", "blend_heatmap", "heatmap_for"]
+
+# The classifiers `cnnport export` gives a class_maps output (see cnnport.export.cam).
+CAM_HEADS = "global average pooling followed by a Dense layer"
 
 
 def heatmap_for(

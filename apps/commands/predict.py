@@ -96,8 +96,7 @@ def _write_heatmaps(engine: Engine, paths: list[Path], folder: Path, args: argpa
     from cnnport.runtime.heatmap import blend_heatmap
     from cnnport.runtime.preprocess import decode_image
 
-    if not engine.has_class_maps:
-        engine.run_with_maps(engine.preprocess(str(paths[0])))  # raises the error naming what has maps
+    engine.require_class_maps("--heatmap")
     folder.mkdir(parents=True, exist_ok=True)
     failures = 0
     for index, path in enumerate(paths):

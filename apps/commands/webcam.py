@@ -31,7 +31,7 @@ class Webcam(Command):
     name = "webcam"
     help = "classify a camera, video file, stream or image folder live, with an overlay"
     description = (
-        "The live classifier. Keys: q/Esc quit, space pause, s snapshot, m mirror, +/- threshold. "
+        "The live classifier. Keys: q/Esc quit, space pause, s snapshot, m mirror, h heatmap, +/- threshold. "
         "With --headless no window opens; write --save VIDEO and/or --jsonl FILE instead."
     )
 

@@ -142,13 +142,8 @@ class WebcamApp:
         self.config = config
         self.threshold = config.threshold
         self.mirror = config.mirror
-        if config.heatmap and not engine.has_class_maps:
-            note = engine.card.output.class_maps_note or "it was exported without one"
-            raise InputError(
-                f"--heatmap needs a model with a class_maps output; {engine.path} has none ({note}); "
-                "models whose classifier is global average pooling followed by a Dense layer get one "
-                "from `cnnport export`"
-            )
+        if config.heatmap:
+            engine.require_class_maps("--heatmap")
         self.heatmap = config.heatmap
         self.paused = False
         self.last_rendered: np.ndarray | None = None
