@@ -33,7 +33,7 @@ from .parity import (
     random_images,
 )
 from .source import SourceModel
-from .variants import VARIANTS
+from .variants import VARIANTS, require_calibration
 
 __all__ = ["ExportResult", "export_model", "report_path"]
 
@@ -101,10 +101,9 @@ def _plan(source: SourceModel, config: ExportConfig) -> _Plan:
             "the model starts without a Rescaling or Normalization layer: it will be fed raw 0-255 pixels; "
             "if it was trained on scaled pixels, pass --input-range (e.g. 0,1) and/or --mean/--std"
         )
-    calibrated = [name for name in config.variants if VARIANTS.get(name).calibrated]
-    if calibrated and (source.calibration is None or not len(source.calibration)):
-        # The builder's own error says where calibration images come from.
-        VARIANTS.get(calibrated[0]).builder(None, source.calibration)
+    for name in config.variants:  # before any work: a variant that cannot be made fails now
+        if VARIANTS.get(name).calibrated:
+            require_calibration(name, source.calibration)
     threshold = config.threshold if head.kind == "multilabel" else None
     logger.info("head: %s (model output: %s, at %s)", head.kind, head.model_output, head.finding.where)
     cam, note = _cam_plan(source, config)

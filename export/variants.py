@@ -25,7 +25,7 @@ from cnnport.runtime import Registry
 
 from .errors import ExportError
 
-__all__ = ["VARIANTS", "VariantSpec", "to_fp16", "to_int8", "variant_path"]
+__all__ = ["VARIANTS", "VariantSpec", "require_calibration", "to_fp16", "to_int8", "variant_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +66,7 @@ def to_int8(model: Any, calibration: np.ndarray | None = None) -> Any:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if calibration is None or not len(calibration):
-        raise ExportError(
-            "int8 needs calibration images: export a run directory (its data/calibration.npz), or pass "
-            "--calibration with a folder of training images (flat or class subfolders) or an .npz "
-            "holding an array x"
-        )
+    require_calibration("int8", calibration)
     graph_input = model.graph.input[0]
     dtype = np.uint8 if graph_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8 else np.float32
     with tempfile.TemporaryDirectory(prefix="cnnport-int8-") as folder:
@@ -89,6 +84,20 @@ def to_int8(model: Any, calibration: np.ndarray | None = None) -> Any:
             calibrate_method=CalibrationMethod.MinMax,
         )
         return onnx.load(quantized)
+
+
+def require_calibration(variant: str, calibration: np.ndarray | None) -> None:
+    """Raises the ExportError saying where calibration images come from, when there are none.
+
+    Raises:
+        ExportError: ``calibration`` is missing or empty.
+    """
+    if calibration is None or not len(calibration):
+        raise ExportError(
+            f"{variant} needs calibration images: export a run directory (its data/calibration.npz), or "
+            "pass --calibration with a folder of training images (flat or class subfolders) or an .npz "
+            "holding an array x"
+        )
 
 
 @dataclass(frozen=True)
