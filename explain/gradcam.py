@@ -9,7 +9,7 @@ d score / d A_k, divided by its maximum.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,10 +89,14 @@ def find_feature_map(model: Any) -> _FeaturePath | None:
 
 
 def grad_cam(
-    model: Any, pixels: np.ndarray, class_index: int | None = None, path: _FeaturePath | None = None
+    model: Any,
+    pixels: np.ndarray,
+    class_index: int | Sequence[int] | None = None,
+    path: _FeaturePath | None = None,
 ) -> GradCam:
     """Grad-CAM for each image of ``pixels`` (N, H, W, C float, as the model takes them),
-    for ``class_index`` or, where None, each image's predicted class.
+    for ``class_index`` (one for all images, or one per image) or, where None, each
+    image's predicted class.
 
     Raises:
         ValueError: the model has no 4-D feature map to explain.
@@ -107,8 +111,10 @@ def grad_cam(
     with tf.GradientTape() as tape:
         tape.watch(features)
         logits = path.tail(features)
-        classes = tf.argmax(logits, axis=-1) if class_index is None else tf.fill([len(pixels)], class_index)
-        classes = tf.cast(classes, tf.int32)
+        if class_index is None:
+            classes = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
+        else:
+            classes = tf.constant(np.broadcast_to(np.asarray(class_index, np.int32), (len(pixels),)))
         score = tf.gather(logits, classes, axis=1, batch_dims=1)
     grads = tape.gradient(score, features)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)

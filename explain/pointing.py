@@ -83,13 +83,14 @@ def score_run(run_dir, onnx_path, root, boxes: Sequence[object]) -> RunPointing:
     classes = [engine.labels.index(box.label) for box in boxes]
     tensor = engine.preprocess(frames)
     probabilities, maps = engine.run_with_maps(tensor)
+    # One Grad-CAM pass over the whole batch, each image for its own true class.
+    cams = grad_cam(model, tensor.astype(np.float32), classes).maps
     onnx_heat, gradcam_heat = [], []
     for index, (frame, class_index) in enumerate(zip(frames, classes, strict=True)):
         size = frame.shape[:2]
         onnx_heat.append(
             heatmap_for(maps[index][..., class_index], size, engine.card.input, engine.card.resize)
         )
-        cam = grad_cam(model, tensor[index : index + 1].astype(np.float32), class_index).maps[0]
-        gradcam_heat.append(cv2.resize(cam, (size[1], size[0]), interpolation=cv2.INTER_LINEAR))
+        gradcam_heat.append(cv2.resize(cams[index], (size[1], size[0]), interpolation=cv2.INTER_LINEAR))
     accuracy = float((probabilities.argmax(axis=1) == np.array(classes)).mean())
     return RunPointing(accuracy, pointing_game(gradcam_heat, boxes), pointing_game(onnx_heat, boxes))
