@@ -63,6 +63,28 @@ def test_lenet5_is_the_classic_layout():
     assert [d.units for d in dense] == [120, 84, 10]
 
 
+@pytest.mark.parametrize(
+    ("size", "stem", "filters", "features"),
+    [
+        (32, 1, [32, 32, 64, 64, 128, 128], 4),  # the 32 px network, unchanged
+        (64, 1, [32, 32, 64, 64, 128, 128, 256, 256], 4),
+        (96, 2, [32, 32, 64, 64, 128, 128, 256, 256], 3),
+    ],
+)
+def test_convnet_grows_with_the_input_until_its_field_covers_it(size, stem, filters, features):
+    from cnnport.train.architectures import convnet_plan
+
+    model = build_model("convnet", InputSpec(size, size, 3, "RGB"), 10, TrainConfig())
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == filters
+    assert [c.strides for c in convs] == [(stem, stem)] + [(1, 1)] * (len(filters) - 1)
+    pooled = next(layer for layer in model.layers if type(layer).__name__ == "GlobalAveragePooling2D")
+    assert pooled.input.shape[1:3] == (features, features)
+    stride, stages, field = convnet_plan(size, size)
+    assert (stride, stages) == (stem, len(filters) // 2)
+    assert field >= size
+
+
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "tanh", "sigmoid"])
 def test_activations_are_selectable(activation):
     model = build_model("lenet5", InputSpec(32, 32, 1, "GRAY"), 10, TrainConfig(activation=activation))
