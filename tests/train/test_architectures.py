@@ -67,8 +67,8 @@ def test_lenet5_is_the_classic_layout():
     ("size", "stem", "filters", "features"),
     [
         (32, 1, [32, 32, 64, 64, 128, 128], 4),  # the 32 px network, unchanged
-        (64, 1, [32, 32, 64, 64, 128, 128, 256, 256], 4),
-        (96, 2, [32, 32, 64, 64, 128, 128, 256, 256], 3),
+        (64, 1, [32, 32, 64, 64, 128, 128, 256, 256], 8),  # the last stage is not pooled
+        (96, 2, [32, 32, 64, 64, 128, 128, 256, 256], 6),
     ],
 )
 def test_convnet_grows_with_the_input_until_its_field_covers_it(size, stem, filters, features):
@@ -80,9 +80,11 @@ def test_convnet_grows_with_the_input_until_its_field_covers_it(size, stem, filt
     assert [c.strides for c in convs] == [(stem, stem)] + [(1, 1)] * (len(filters) - 1)
     pooled = next(layer for layer in model.layers if type(layer).__name__ == "GlobalAveragePooling2D")
     assert pooled.input.shape[1:3] == (features, features)
-    stride, stages, field = convnet_plan(size, size)
-    assert (stride, stages) == (stem, len(filters) // 2)
-    assert field >= size
+    plan = convnet_plan(size, size)
+    assert (plan.stride, plan.stages, plan.pool_last) == (stem, len(filters) // 2, size == 32)
+    assert plan.field >= size
+    pools = [layer for layer in model.layers if type(layer).__name__ == "MaxPooling2D"]
+    assert len(pools) == plan.stages - (not plan.pool_last)
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "tanh", "sigmoid"])
