@@ -172,8 +172,9 @@ def convnet_plan(height: int, width: int) -> ConvnetPlan:
         [(1, 3, True, 36), (1, 4, False, 68), (2, 4, False, 133), (2, 5, False, 277)]
     """
     side = min(height, width)
-    if _receptive_field(1, 3, True) >= side:
-        return ConvnetPlan(1, 3, True, _receptive_field(1, 3, True))
+    field = _receptive_field(1, 3, True)
+    if field >= side:  # the 32 px network
+        return ConvnetPlan(1, 3, True, field)
     for stride in (1, 2):
         for stages in range(4, len(CONVNET_FILTERS) + 1):
             field = _receptive_field(stride, stages, False)
