@@ -13,8 +13,10 @@ from __future__ import annotations
 from importlib import metadata
 
 from .card import (
+    FRAME_COLORS,
     METADATA_KEY,
     SCHEMA_VERSION,
+    FrameSpec,
     InputSpec,
     ModelCard,
     OutputSpec,
@@ -48,6 +50,7 @@ except metadata.PackageNotFoundError:  # running from a source tree without inst
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "FRAME_COLORS",
     "IMAGE_SUFFIXES",
     "MAX_IMAGE_PIXELS",
     "METADATA_KEY",
@@ -57,6 +60,7 @@ __all__ = [
     "CardError",
     "CnnportError",
     "Engine",
+    "FrameSpec",
     "ImageDecodeError",
     "InputError",
     "InputSpec",

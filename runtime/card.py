@@ -5,11 +5,11 @@ A card is a small JSON document with a schema version. train/ writes it as
 ``metadata_props`` under the key :data:`METADATA_KEY`; the runtime reads it back
 through onnxruntime's model metadata, so an .onnx file is all an app needs.
 
-Schema (version 2; version 1, which had no ``output.head`` and ``output.threshold``,
-is read as a softmax head)::
+Schema (version 3; version 2 had no ``frame`` and is read as a tensor model; version 1,
+which had no ``output.head`` and ``output.threshold``, is read as a softmax head)::
 
     {
-      "schema_version": 2,
+      "schema_version": 3,
       "labels": ["cat", "dog"],                  # class names in output order
       "input": {"name": "image", "layout": "NHWC", "height": 32, "width": 32,
                 "channels": 3, "color": "RGB",   # RGB or GRAY
@@ -17,6 +17,10 @@ is read as a softmax head)::
                 "value_range": [0, 255]},
       "resize": {"mode": "stretch",               # stretch or center_crop
                  "interpolation": "linear"},      # nearest linear area cubic lanczos
+      "frame": null,                              # a tensor model: feed "input" as above
+      # or, for a frame model (the camera frame goes into the graph):
+      # "frame": {"name": "frame", "color": "RGBA",   # BGR RGB RGBA BGRA GRAY
+      #           "layout": "NHWC", "dtype": "uint8"},
       "output": {"name": "probabilities", "kind": "probabilities",  # or logits
                  "logits_name": "logits",         # optional, for parity checks
                  "head": "softmax",               # softmax, binary or multilabel
@@ -31,6 +35,15 @@ is read as a softmax head)::
                                      "top1_agreement": 1.0}},
       "variant": {"kind": "fp32", "accuracy_change": null}
     }
+
+A **frame model** takes the decoded frame as the platform hands it over: a uint8
+``(N, H, W, C)`` tensor named ``frame.name``, any height and width (all frames of one
+batch the same size), channels in ``frame.color`` order. The graph itself does what
+:func:`cnnport.runtime.preprocess` does in Python: color conversion (alpha composited
+over white, gray by OpenCV's weights), the ``resize`` rule to ``input.height`` x
+``input.width``, rounding to whole gray levels; ``input`` then describes the tensor the
+classifier inside sees. The same card is written beside every exported file as
+``MODEL.card.json`` for runtimes that cannot read ONNX metadata.
 
 Every field is validated on load; an error names the field path (``input.height``),
 what it holds and what is accepted.
@@ -49,6 +62,8 @@ from .errors import CardError
 __all__ = [
     "COLORS",
     "DTYPES",
+    "FRAME_CHANNELS",
+    "FRAME_COLORS",
     "HEAD_KINDS",
     "INTERPOLATIONS",
     "METADATA_KEY",
@@ -57,6 +72,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "VARIANT_KINDS",
     "InputSpec",
+    "FrameSpec",
     "ModelCard",
     "OutputSpec",
     "ParityResult",
@@ -65,11 +81,15 @@ __all__ = [
     "Variant",
 ]
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 METADATA_KEY = "cnnport.card"
 
 COLORS = ("RGB", "GRAY")
+# The channel orders platforms hand frames over in: OpenCV (BGR), a browser canvas'
+# ImageData (RGBA), Android/iOS bitmaps (RGB, RGBA, BGRA), a gray camera.
+FRAME_COLORS = ("BGR", "RGB", "RGBA", "BGRA", "GRAY")
+FRAME_CHANNELS = {"BGR": 3, "RGB": 3, "RGBA": 4, "BGRA": 4, "GRAY": 1}
 DTYPES = ("uint8", "float32")
 RESIZE_MODES = ("stretch", "center_crop")
 INTERPOLATIONS = ("nearest", "linear", "area", "cubic", "lanczos")
@@ -195,6 +215,30 @@ class ResizeSpec:
     @classmethod
     def from_dict(cls, data: Any) -> ResizeSpec:
         return _build(cls, "resize", data)
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """The input of a frame model: decoded uint8 frames of any size, in ``color`` order."""
+
+    color: str = "BGR"
+    name: str = "frame"
+    layout: str = "NHWC"
+    dtype: str = "uint8"
+
+    def __post_init__(self) -> None:
+        _text("frame.name", self.name)
+        _choice("frame.color", self.color, FRAME_COLORS)
+        _choice("frame.layout", self.layout, ("NHWC",))
+        _choice("frame.dtype", self.dtype, ("uint8",))
+
+    @property
+    def channels(self) -> int:
+        return FRAME_CHANNELS[self.color]
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FrameSpec:
+        return _build(cls, "frame", data)
 
 
 @dataclass(frozen=True)
@@ -325,6 +369,7 @@ class ModelCard:
     provenance: Provenance = field(default_factory=Provenance)
     parity: Mapping[str, ParityResult] = field(default_factory=dict)
     variant: Variant = field(default_factory=Variant)
+    frame: FrameSpec | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -350,10 +395,17 @@ class ModelCard:
         ):
             if not isinstance(getattr(self, name), cls):
                 raise _fail(name, getattr(self, name), f"a {cls.__name__}")
+        if self.frame is not None and not isinstance(self.frame, FrameSpec):
+            raise _fail("frame", self.frame, "a FrameSpec or null")
 
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    @property
+    def graph_input(self) -> str:
+        """The name of the tensor the graph is fed: the frame for a frame model."""
+        return self.frame.name if self.frame is not None else self.input.name
 
     def to_dict(self) -> dict[str, Any]:
         """The card as plain JSON-ready data."""
@@ -392,6 +444,7 @@ class ModelCard:
             provenance=Provenance.from_dict(data.get("provenance", {})),
             parity={k: ParityResult.from_dict(v, k) for k, v in parity.items()},
             variant=Variant.from_dict(data.get("variant", {})),
+            frame=None if data.get("frame") is None else FrameSpec.from_dict(data["frame"]),
         )
 
     @classmethod

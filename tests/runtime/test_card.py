@@ -132,7 +132,7 @@ def test_version_1_cards_read_as_softmax_heads():
         {"schema_version": 1, "labels": ["a", "b"], "input": {"height": 4, "width": 4}, "output": {}}
     )
     assert (card.output.head, card.output.threshold) == ("softmax", None)
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     assert ModelCard.from_json(card.to_json()) == card
 
 
