@@ -78,9 +78,11 @@ class Chromium:
     """A headless Chromium process with its own throw-away profile.
 
     Args:
-        fake_video: a .y4m or .mjpeg file the fake camera plays (in a loop); with it, the
-            camera permission is granted without a prompt.
+        fake_video: a .y4m or .mjpeg file the fake camera plays (in a loop; without it,
+            Chromium's own test pattern).
         camera: False: no fake camera device at all (a machine without a camera).
+        grant_camera: the camera permission is granted without a prompt; False denies it,
+            as a user who clicks "Block" does.
         extra_args: more command-line switches.
         timeout: seconds a protocol command may take before BrowserError.
     """
@@ -91,6 +93,7 @@ class Chromium:
         executable: str | None = None,
         fake_video: str | Path | None = None,
         camera: bool = True,
+        grant_camera: bool = True,
         extra_args: Sequence[str] = (),
         timeout: float = 60.0,
     ) -> None:
@@ -98,8 +101,9 @@ class Chromium:
         self.timeout = timeout
         self._profile = tempfile.mkdtemp(prefix="cnnport-chromium-")
         args = [self.executable, *FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-pipe"]
+        args.append("--use-fake-ui-for-media-stream" if grant_camera else "--deny-permission-prompts")
         if camera:
-            args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+            args.append("--use-fake-device-for-media-stream")
             if fake_video is not None:
                 args.append(f"--use-file-for-fake-video-capture={fake_video}")
         self._process, self._write_fd, read_fd = _spawn([*args, *extra_args, "about:blank"])
@@ -183,7 +187,7 @@ class Chromium:
         return page
 
     def set_permission(self, origin: str, name: str, setting: str) -> None:
-        """Grants or denies a permission (``videoCapture``: the camera) for an origin."""
+        """Grants or denies a permission (``camera``) for an origin."""
         self.send(
             "Browser.setPermission",
             {"permission": {"name": name}, "setting": setting, "origin": origin},

@@ -10,7 +10,7 @@ Where the files come from:
 - onnxruntime-web: ``--ort-web DIR`` (the package folder, its ``dist/``, or a
   ``node_modules`` holding it), else ``$CNNPORT_ORT_WEB``, else the checkout's
   ``js/node_modules/onnxruntime-web`` (``npm --prefix js install`` puts it there).
-- the JS module: ``--js DIR``, else the checkout's ``js/src``.
+- the JS module: ``--js DIR``, else ``$CNNPORT_JS``, else the checkout's ``js/src``.
 """
 
 from __future__ import annotations
@@ -106,7 +106,12 @@ def find_js_module(directory: str | Path | None = None) -> Path:
     Raises:
         WebAssetsError: not found, with where it was looked for.
     """
-    folder = Path(directory) if directory is not None else REPO_JS / "src"
+    if directory is not None:
+        folder = Path(directory)
+    elif os.environ.get("CNNPORT_JS"):
+        folder = Path(os.environ["CNNPORT_JS"])
+    else:
+        folder = REPO_JS / "src"
     if not (folder / "index.js").is_file():
         raise WebAssetsError(
             f"the cnnport JS module is not in {folder} (no index.js); pass --js DIR with its src folder"

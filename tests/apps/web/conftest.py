@@ -29,7 +29,7 @@ SIZE = 32
 SPEC = InputSpec(height=SIZE, width=SIZE, channels=1, color="GRAY")
 RESIZE = ResizeSpec(mode="stretch", interpolation="area")
 LABELS = tuple(str(i) for i in range(10))
-FRAME = (640, 480)  # width, height of the camera frames
+FRAME = (320, 240)  # width, height of the fake camera's frames
 LIVE_DIGITS = 120  # distinct held-out digits in the fake camera's video
 
 
@@ -147,16 +147,17 @@ def digits_video(tmp_path_factory: pytest.TempPathFactory, digits_split) -> Digi
     return DigitsVideo(path, images, labels)
 
 
-def _ort_web_or_skip() -> Path:
-    from cnnport.export.webassets import WebAssetsError, find_ort_web
+def web_assets_or_skip() -> None:
+    from cnnport.export.webassets import WebAssetsError, find_js_module, find_ort_web
 
     try:
-        return find_ort_web()
+        find_ort_web()
+        find_js_module()
     except WebAssetsError as exc:
         pytest.skip(str(exc))
 
 
-def _chromium_or_skip() -> str:
+def chromium_or_skip() -> str:
     from cnnport.export.chromium import find_chromium
 
     try:
@@ -170,7 +171,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, digits_model: DigitsModel):
     """The site of the digits model (made once; tests must not write into it)."""
     from cnnport.apps.web import SiteConfig, write_site
 
-    _ort_web_or_skip()
+    web_assets_or_skip()
     return write_site(digits_model.path, tmp_path_factory.mktemp("site"), SiteConfig(webgpu=False))
 
 
@@ -187,6 +188,6 @@ def browser(digits_video: DigitsVideo):
     """One headless Chromium for the session, its fake camera playing the digits video."""
     from cnnport.export.chromium import Chromium
 
-    _chromium_or_skip()
+    chromium_or_skip()
     with Chromium(fake_video=digits_video.path) as running:
         yield running
