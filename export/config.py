@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cnnport.runtime import FRAME_COLORS
+
 from .errors import ExportError
 from .heads import HEAD_CHOICES, InputScaling
 from .variants import VARIANTS
@@ -42,6 +44,8 @@ class ExportConfig:
         mean: per-channel (or one) mean subtracted after ``input_range``.
         std: per-channel (or one) standard deviation divided by after ``mean``.
         cam: add the ``class_maps`` output where the head allows it (see cam.py).
+        frames: channel orders (BGR, RGB, RGBA, BGRA, GRAY) to write a frame model for,
+            beside each model written: the decoded frame goes into the graph (frame.py).
     """
 
     opset: int = DEFAULT_OPSET
@@ -61,6 +65,7 @@ class ExportConfig:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     cam: bool = True
+    frames: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.input_dtype not in ("uint8", "float32"):
@@ -88,6 +93,9 @@ class ExportConfig:
             len(self.input_range) != 2 or not self.input_range[0] < self.input_range[1]
         ):
             raise ExportError(f"--input-range must be LOW,HIGH with LOW < HIGH; received {self.input_range}")
+        unknown = [c for c in self.frames if c not in FRAME_COLORS]
+        if unknown:
+            raise ExportError(f"unknown frame color {unknown[0]!r}; accepted: {', '.join(FRAME_COLORS)}")
         if self.std is not None and any(v == 0 for v in self.std):
             raise ExportError(f"--std must not contain 0; received {list(self.std)}")
 
@@ -115,6 +123,7 @@ class ExportConfig:
         data = asdict(self)
         data["random_batches"] = list(self.random_batches)
         data["variants"] = list(self.variants)
+        data["frames"] = list(self.frames)
         data["budgets"] = {name: points for name, points in self.budgets}
         for name in ("input_range", "mean", "std"):
             data[name] = None if data[name] is None else list(data[name])

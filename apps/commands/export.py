@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cnnport.export.heads import HEAD_CHOICES  # numpy only: the parser stays light
 from cnnport.export.variants import VARIANTS
+from cnnport.runtime import FRAME_COLORS
 
 from ..arguments import parse_floats, parse_size, require_export_stack
 from ..command import Command, command
@@ -59,6 +60,17 @@ class Export(Command):
                 const=spec.name,
                 help=f"also write MODEL{spec.suffix}.onnx (budget {spec.budget:g} points of top-1 accuracy)",
             )
+        parser.add_argument(
+            "--frame",
+            dest="frames",
+            action="append",
+            type=str.upper,
+            choices=FRAME_COLORS,
+            metavar="COLOR",
+            help="also write MODEL.frame-COLOR.onnx, which takes the decoded camera frame itself (uint8, "
+            "any size) in this channel order and does the card's color conversion, crop and resize in "
+            f"the graph: {', '.join(FRAME_COLORS)} (a browser canvas gives RGBA, OpenCV BGR); repeatable",
+        )
         parser.add_argument(
             "--keep-failed", action="store_true", help="write the .onnx even when the gate fails"
         )
@@ -109,6 +121,7 @@ class Export(Command):
         require_export_stack("cnnport export")
         from cnnport.export import ExportConfig, export_model, format_table, load_source, report_path
         from cnnport.export.images import calibration_images, held_out_images
+        from cnnport.runtime import card_path
 
         config = ExportConfig(
             opset=args.opset,
@@ -124,6 +137,7 @@ class Export(Command):
             mean=parse_floats(args.mean, "--mean"),
             std=parse_floats(args.std, "--std"),
             cam=args.cam,
+            frames=tuple(dict.fromkeys(args.frames or ())),
         )
         size = parse_size(args.input_size) if args.input_size else None
         source = load_source(args.source, args.labels, input_size=size)
@@ -140,6 +154,6 @@ class Export(Command):
             + (f" — {output_spec.class_maps_note}" if output_spec.class_maps_note else "")
         )
         for kind, path in result.paths.items():
-            print(f"{kind}: {path}  (report: {report_path(path)})")
+            print(f"{kind}: {path}  (report: {report_path(path)}, card: {card_path(path)})")
             print(format_table(result.reports[kind]))
         return 0
