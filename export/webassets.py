@@ -20,7 +20,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnport.runtime import METADATA_KEY, CnnportError, ModelCard, read_card
+from cnnport.runtime import METADATA_KEY, CnnportError, ModelCard, card_path, read_card
 
 from .errors import ExportError
 
@@ -158,7 +158,7 @@ def web_model(model: str | Path, destination: Path) -> WebModel:
         target = frame_path(destination / model.name, "RGBA")
         _write_frame_model(model, card, target)
         card, made = frame_card(card, "RGBA"), True
-    card_json = target.with_name(target.name[: -len(".onnx")] + ".card.json")
+    card_json = card_path(target)
     card_json.write_text(card.to_json(indent=2) + "\n")
     return WebModel(target, card_json, card, made)
 

@@ -28,7 +28,11 @@ class Web(Command):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("model", help="the .onnx model (a tensor model, or its .frame-rgba.onnx)")
+        parser.add_argument(
+            "model",
+            help="the .onnx model (a tensor model, or its .frame-rgba.onnx); or a site folder "
+            "written before, to --serve it as it is",
+        )
         parser.add_argument("-o", "--out", default=None, help="the site's folder (default: STEM-site/)")
         parser.add_argument("--serve", action="store_true", help="then serve it on 127.0.0.1 until Ctrl-C")
         parser.add_argument("--port", type=int, default=8000, help="port for --serve (0: any free port)")
@@ -55,9 +59,15 @@ class Web(Command):
         parser.add_argument("--title", default=None, help="the page's title (default: the model's name)")
 
     def run(self, args: argparse.Namespace) -> int:
+        from cnnport.runtime import CnnportError
+
         from ..web import SiteConfig, write_site
 
         model = Path(args.model)
+        if model.is_dir() and (model / "site.json").is_file():
+            if not args.serve:
+                raise CnnportError(f"{model} is a site already; add --serve to serve it, or give a .onnx")
+            return serve(model, args.port, isolated=not args.plain)
         out = Path(args.out) if args.out else Path(f"{model.name.split('.')[0]}-site")
         config = SiteConfig(
             top_k=args.top_k,
@@ -72,9 +82,7 @@ class Web(Command):
         made = "made from the tensor model" if site.made_frame_model else "copied"
         print(f"wrote {site.root}/ ({site.size_mb:.0f} MB): index.html, {site.model.name} ({made})")
         if not args.serve:
-            print(
-                f"serve it with: cnnport web {args.model} -o {out} --serve   (or any static server, one thread)"
-            )
+            print(f"serve it with: cnnport web {out} --serve   (or any static server: one WASM thread)")
             return 0
         return serve(site.root, args.port, isolated=not args.plain)
 

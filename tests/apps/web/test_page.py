@@ -13,13 +13,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 from cnnport.apps.webcam.overlay import OverlayState, _headline
 from cnnport.apps.webcam.smoothing import decide
 from cnnport.export.chromium import Chromium
 from cnnport.export.webserver import SiteServer
+from cnnport.runtime import Engine
 from tests.apps.web.conftest import LABELS, chromium_or_skip, digit_frame
 
 LIVE_FRAMES = 100
@@ -34,10 +34,8 @@ def open_page(browser, url: str, viewport=(1100, 760), **options):
 
 
 def python_probabilities(frame_model: Path, image: Path) -> np.ndarray:
-    """Python's answer on the image file: OpenCV decodes it, onnxruntime runs the same frame model."""
-    rgba = cv2.cvtColor(cv2.imread(str(image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGBA)
-    session = ort.InferenceSession(str(frame_model), providers=["CPUExecutionProvider"])
-    return session.run(["probabilities"], {"frame": rgba[None]})[0][0]
+    """Python's answer on the image file: the Engine decodes it and runs the same frame model."""
+    return Engine(frame_model, providers="cpu").predict(str(image)).scores
 
 
 def test_live_camera_predictions_are_at_least_90_percent_correct(browser, server, digits_video):
