@@ -295,3 +295,7 @@ def runtime_target(name: str) -> tuple[str, str]:
         f"unknown runtime {name!r}; accepted: keras, a backend ({', '.join(RUNNERS.names())}) "
         f"optionally followed by -PROVIDER ({', '.join(PROVIDERS.names())}), e.g. ort-cpu, ort-cuda"
     )
+
+
+# Registered last: the module imports this one's RUNNERS, Runner and Target.
+from . import webbackend  # noqa: E402, F401
