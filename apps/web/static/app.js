@@ -31,6 +31,12 @@ function fail(text) {
   ui.status("Not running");
 }
 
+async function fetchJson(path) {
+  const reply = await fetch(path);
+  if (!reply.ok) throw new Error(`${path} is missing from the site (HTTP ${reply.status}); write the site again with cnnport web`);
+  return reply.json();
+}
+
 function missingFeatures() {
   const missing = [];
   if (typeof WebAssembly !== "object") missing.push("WebAssembly");
@@ -45,9 +51,9 @@ async function start() {
     fail(`This browser lacks ${missing.join(", ")}, which the classifier needs. Use a current Chrome, Edge, Firefox or Safari.`);
     return;
   }
-  const site = await (await fetch("site.json")).json();
+  const site = await fetchJson("site.json");
   hook.site = site;
-  const card = await (await fetch(site.card)).json();
+  const card = await fetchJson(site.card);
   document.title = `${site.title} — cnnport`;
   $("title").textContent = site.title;
   const plan = threadPlan(params, crossOriginIsolated, navigator.hardwareConcurrency);

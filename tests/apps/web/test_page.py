@@ -20,7 +20,7 @@ from cnnport.apps.webcam.smoothing import decide
 from cnnport.export.chromium import Chromium
 from cnnport.export.webserver import SiteServer
 from cnnport.runtime import Engine
-from tests.apps.web.conftest import LABELS, chromium_or_skip, digit_frame
+from tests.apps.web.conftest import LABELS, chromium_or_skip, digit_frame, write_y4m
 
 LIVE_FRAMES = 100
 
@@ -156,3 +156,52 @@ def test_headline_has_the_desktop_apps_rule_and_wording(browser, server, scores,
         f"{scores}), {list(labels)}, {threshold}), {threshold}, {smoothing})[0])"
     )
     assert got == expected
+
+
+def test_screenshots_live_files_and_phone(server, digits_split, tmp_path):
+    """The three views, as PNGs (in $CNNPORT_SCREENSHOTS when set, for docs/): the live
+    frame with bars and the heatmap, images dropped on the page, a phone-sized viewport."""
+    chromium_or_skip()
+    _, test_x, _, test_y = digits_split
+    held = [digit_frame(x, (640, 480)) for x in test_x[:6] for _ in range(50)]  # 2 s per digit
+    video = write_y4m(tmp_path / "held.y4m", held)
+    folder = Path(os.environ.get("CNNPORT_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    with Chromium(fake_video=video) as browser:
+        page = open_page(browser, server.url, viewport=(1100, 720))
+        page.evaluate("document.getElementById('heatmap').click()")
+        page.wait_for("window.cnnport.live.filter(r => r.heatmap).length >= 20", timeout=60)
+        page.wait_for("!document.getElementById('headline').classList.contains('uncertain')", timeout=30)
+        live = page.screenshot(folder / "web-live.png")
+        assert "smoothed" in page.evaluate("window.cnnport.headline")
+
+        files = []
+        for i in (6, 7, 8):
+            path = tmp_path / f"digit-{test_y[i]}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(digit_frame(test_x[i], (320, 240)), cv2.COLOR_GRAY2BGR))
+            files.append(path)
+        page.set_files("#file", files[:1])  # chosen
+        page.wait_for("window.cnnport.filesDone === 1", timeout=30)
+        drop = ", ".join(
+            f"new File([Uint8Array.from(atob('{base64.b64encode(p.read_bytes()).decode()}'), c => "
+            f"c.charCodeAt(0))], '{p.name}', {{type: 'image/png'}})"
+            for p in files[1:]
+        )
+        page.evaluate(
+            f"(() => {{ const dt = new DataTransfer(); [{drop}].forEach(f => dt.items.add(f)); "
+            "document.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true})); })()"
+        )
+        page.wait_for("window.cnnport.filesDone === 3", timeout=30)
+        shown = page.evaluate("[...document.querySelectorAll('#results .headline')].map(e => e.textContent)")
+        page.evaluate("document.getElementById('files').scrollIntoView()")
+        dropped = page.screenshot(folder / "web-files.png")
+
+        page.set_viewport(390, 844, mobile=True)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for("window.cnnport.live.length > 0")
+        phone = page.screenshot(folder / "web-phone.png")
+        width = page.evaluate("document.documentElement.scrollWidth")
+    assert sorted(label.split()[0] for label in shown) == sorted(str(test_y[i]) for i in (6, 7, 8))
+    assert width <= 390, "the phone layout scrolls sideways"
+    for png in (live, dropped, phone):
+        assert png.stat().st_size > 10_000
