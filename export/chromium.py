@@ -280,6 +280,10 @@ class Page:
                 )
             time.sleep(interval)
 
+    def add_init_script(self, source: str) -> None:
+        """Runs ``source`` in every document this tab loads, before the page's own scripts."""
+        self.send("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+
     def set_viewport(self, width: int, height: int, scale: float = 1.0, mobile: bool = False) -> None:
         self.send(
             "Emulation.setDeviceMetricsOverride",

@@ -115,6 +115,23 @@ def test_a_model_that_does_not_load_is_a_message(browser, site, tmp_path):
     assert message.startswith("The model did not load"), message
 
 
+@pytest.mark.parametrize(
+    ("removed", "expected"),
+    [
+        ("delete window.WebAssembly", "This browser lacks WebAssembly"),
+        ("delete Navigator.prototype.mediaDevices", "This browser gives the page no camera"),
+    ],
+)
+def test_a_browser_without_what_is_needed_is_told_so(browser, server, removed, expected):
+    page = browser.open()
+    page.add_init_script(removed)
+    page.goto(server.url)
+    page.wait_for("window.cnnport && (window.cnnport.failed || window.cnnport.camera)", timeout=60)
+    message = page.evaluate("document.getElementById('message').textContent")
+    page.close()
+    assert message.startswith(expected), message
+
+
 def test_plain_static_server_runs_one_thread_and_says_so(browser, site):
     with SiteServer(site.root, isolated=False) as plain:
         page = open_page(browser, plain.url + "?camera=off")
