@@ -52,6 +52,7 @@ def test_live_camera_predictions_are_at_least_90_percent_correct(browser, server
     truth = digits_video.labels[which]
     predicted = np.array([int(record["label"]) for record in live])
     accuracy = float((predicted == truth).mean())
+    print(f"live: {accuracy:.1%} of {len(live)} frames correct ({len(set(which.tolist()))} distinct digits)")
     assert len(live) >= LIVE_FRAMES
     assert len(set(which.tolist())) >= 50, "the page saw too few distinct digits"
     assert accuracy >= 0.9, f"{accuracy:.1%} of {len(live)} live frames correct"
@@ -78,6 +79,7 @@ def test_file_probabilities_equal_python_within_1e5(browser, server, site, digit
         worst = max(worst, float(np.abs(got - expected).max()))
         assert answer["label"] == LABELS[int(expected.argmax())]
     page.close()
+    print(f"files: max |dp| page vs Engine {worst:.2e} over {len(images)} images")
     assert worst <= 1e-5, f"max |dp| {worst:.2e}"
 
 
