@@ -15,7 +15,7 @@ export function threadPlan(params, isolated, cores) {
     const note =
       "One thread: this server does not send the cross-origin isolation headers (COOP/COEP), " +
       "so the browser gives the page no shared memory. `cnnport web MODEL.onnx --serve` sends them.";
-    return { threads: 1, note: asked > 1 ? note : note };
+    return { threads: 1, note };
   }
   const threads = asked > 0 ? asked : Math.max(1, Math.min(4, cores || 1));
   return { threads, note: "" };
