@@ -113,7 +113,11 @@ class Chromium:
         self._events: dict[str | None, queue.Queue] = {}
         self._reader = threading.Thread(target=self._read, args=(read_fd,), daemon=True)
         self._reader.start()
-        self.version = self.send("Browser.getVersion")["product"]
+        try:
+            self.version = self.send("Browser.getVersion")["product"]
+        except BrowserError:
+            self.close()  # a browser that never answered must not outlive this call
+            raise
 
     def __enter__(self) -> Chromium:
         return self

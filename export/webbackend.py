@@ -105,7 +105,12 @@ class WebSession:
         (self._folder / "model.onnx").symlink_to(Path(model).resolve())
         (self._folder / "index.html").write_text(HARNESS)
         self._server = SiteServer(self._folder).start()
-        self._browser = Chromium(camera=False, timeout=600)
+        try:
+            self._browser = Chromium(camera=False, timeout=600)
+        except CnnportError as exc:
+            self._server.close()
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise UnsupportedError(f"Chromium did not start: {exc}") from None
         self._closer = weakref.finalize(self, _close, self._browser, self._server, self._folder)
         self.page = self._browser.open(f"{self._server.url}?threads={threads}")
         try:
