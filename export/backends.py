@@ -18,6 +18,7 @@ commands report ``unsupported: reason`` and go on.
 | keras-function  | the .keras model in a ``tf.function`` (``training=False``); ``keras`` in check |
 | keras-predict   | ``model.predict(x, batch_size=len(x))``                             |
 | opencv          | ``cv2.dnn.readNetFromONNX`` then ``net.forward``                    |
+| ort-node, ort-wasm | the JS module (js/) in Node.js on onnxruntime-node / -web's WASM (jsbackends.py) |
 """
 
 from __future__ import annotations
@@ -295,3 +296,6 @@ def runtime_target(name: str) -> tuple[str, str]:
         f"unknown runtime {name!r}; accepted: keras, a backend ({', '.join(RUNNERS.names())}) "
         f"optionally followed by -PROVIDER ({', '.join(PROVIDERS.names())}), e.g. ort-cpu, ort-cuda"
     )
+
+
+from . import jsbackends  # noqa: E402, F401  (registers "ort-node" and "ort-wasm"; runs node only when built)
