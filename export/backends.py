@@ -18,6 +18,7 @@ commands report ``unsupported: reason`` and go on.
 | keras-function  | the .keras model in a ``tf.function`` (``training=False``); ``keras`` in check |
 | keras-predict   | ``model.predict(x, batch_size=len(x))``                             |
 | opencv          | ``cv2.dnn.readNetFromONNX`` then ``net.forward``                    |
+| ort-node, ort-wasm | the JS module (js/) in Node.js on onnxruntime-node / -web's WASM (jsbackends.py) |
 """
 
 from __future__ import annotations
@@ -297,5 +298,7 @@ def runtime_target(name: str) -> tuple[str, str]:
     )
 
 
-# Registered last: the module imports this one's RUNNERS, Runner and Target.
-from . import webbackend  # noqa: E402, F401
+# Registered last: these modules import this one's RUNNERS, Runner and Target. jsbackends
+# registers "ort-node" and "ort-wasm" (node runs only when used); webbackend "ort-web"
+# (onnxruntime-web in headless Chromium).
+from . import jsbackends, webbackend  # noqa: E402, F401

@@ -154,6 +154,7 @@ export class Model {
    *   probabilities: N x classes, softmax already taken where the output holds logits
    */
   async run(data, dims, { classMaps = false } = {}) {
+    if (classMaps && !this.hasClassMaps) this.#checkedOptions(1, undefined, true); // the error naming the heads
     const dtype = this.isFrameModel ? "uint8" : this.card.input.dtype;
     const tensor = new this.ort.Tensor(dtype, data, dims);
     const name = this.card.output.name;
