@@ -63,6 +63,20 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A browser that closes a tab mid-download resets the connection: not an error of
+        # the server, and no traceback on the console of `cnnport web --serve`.
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("%s closed the connection early", client_address[0])
+            return
+        super().handle_error(request, client_address)
+
+
 class SiteServer:
     """Serves ``root`` on 127.0.0.1 from a background thread until closed.
 
@@ -75,10 +89,7 @@ class SiteServer:
     def __init__(self, root: str | Path, port: int = 0, isolated: bool = True) -> None:
         self.root = Path(root)
         handler = type("Handler", (_Handler,), {"isolated": isolated})
-        self._server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", port), functools.partial(handler, directory=str(self.root))
-        )
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), functools.partial(handler, directory=str(self.root)))
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self._thread: threading.Thread | None = None
