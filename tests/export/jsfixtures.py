@@ -5,7 +5,7 @@ A folder holds ``cases.json`` and the files it names::
 
     {"models": {"NAME": {"file": "digits.frame-rgba.onnx", "card": null | {...}}},
      "cases": [{"model": "NAME", "frame": "f0.bin", "width": 640, "height": 480,
-                "format": "RGBA", "label": 7,              # the digit's true class
+                "format": "RGBA", "label": 7,              # the digit's true class (null: not digits)
                 "probabilities": [...], "index": 7, "top_k": [...], "present": [...],
                 "heatmap": null | "h0.bin"}]}              # float32, height x width
 
@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "js"
 COMMITTED = JS / "spec" / "fixtures"
 ENV = "CNNPORT_JS_CASES"
+DIGITS = tuple(str(i) for i in range(10))
 
 
 def node_missing() -> str | None:
@@ -134,12 +135,15 @@ def write_frame_cases(
     heatmaps: int = 0,
     cards: dict[str, dict] | None = None,
     references: dict[str, Path] | None = None,
+    heatmap_models: tuple[str, ...] | None = None,
 ) -> dict:
     """Writes frames of ``count`` held-out digits at each size and format, and each frame
     model's Python answer on them, into ``folder``; returns the manifest.
 
     ``cards`` gives the JS side a card to load a model with instead of its own;
-    ``references`` the file the Engine reads for a model whose copy has no embedded card."""
+    ``references`` the file the Engine reads for a model whose copy has no embedded card;
+    the first ``heatmaps`` digits of each size and format get heatmaps, from the models
+    named in ``heatmap_models`` (default: all with class maps)."""
     folder.mkdir(parents=True, exist_ok=True)
     cards, references = cards or {}, references or {}
     digits, labels = held_out_digits(count)
@@ -157,10 +161,12 @@ def write_frame_cases(
             frame_file = f"frame-{width}x{height}-{fmt.lower()}-{i}.bin"
             (folder / frame_file).write_bytes(np.ascontiguousarray(frame).tobytes())
             for name, engine in engines.items():
-                answer = engine_answer(engine, frame, fmt, i < heatmaps and engine.has_class_maps)
+                chosen = heatmap_models is None or name in heatmap_models
+                answer = engine_answer(engine, frame, fmt, i < heatmaps and chosen and engine.has_class_maps)
                 heat = answer.pop("heatmap_array")
                 case = {"model": name, "frame": frame_file, "width": width, "height": height}
-                case.update(format=fmt, label=int(label), heatmap=None, **answer)
+                digit = int(label) if engine.labels == DIGITS else None  # the true class, if digits
+                case.update(format=fmt, label=digit, heatmap=None, **answer)
                 if heat is not None:
                     case["heatmap"] = f"heatmap-{name}-{width}x{height}-{fmt.lower()}-{i}.bin"
                     (folder / case["heatmap"]).write_bytes(heat.astype(np.float32).tobytes())
@@ -236,19 +242,33 @@ def write_committed_fixture(folder: Path = COMMITTED) -> dict:
         card = replace(card, resize=ResizeSpec(mode="center_crop", interpolation="linear"))
         (run / "card.json").write_text(card.to_json(indent=2))
         out = Path(tmp) / "digits.onnx"
-        export_model(load_source(run), out, ExportConfig(frames=("RGBA", "BGR")))
-        for name in ("digits.onnx", "digits.frame-rgba.onnx"):
+        export_model(load_source(run), out, ExportConfig(frames=("RGBA", "BGR", "GRAY", "BGRA")))
+        for name in (
+            "digits.onnx",
+            "digits.frame-rgba.onnx",
+            "digits.frame-gray.onnx",
+            "digits.frame-bgra.onnx",
+        ):
             shutil.copy(out.with_name(name), folder / name)
         strip_card(out.with_name("digits.frame-bgr.onnx"), folder / "digits-nocard.frame-bgr.onnx")
+        multilabel = _multilabel_frame_model(Path(tmp), folder)
         rgba = folder / "digits.frame-rgba.onnx"
+        models = {
+            "rgba": rgba,
+            "bgr-sidecar": folder / "digits-nocard.frame-bgr.onnx",
+            "gray": folder / "digits.frame-gray.onnx",
+            "bgra": folder / "digits.frame-bgra.onnx",
+            "multilabel-rgb": multilabel,
+        }
         manifest = write_frame_cases(
             folder,
-            {"rgba": rgba, "bgr-sidecar": folder / "digits-nocard.frame-bgr.onnx"},
+            models,
             sizes=[(48, 64), (64, 48)],
             formats=["RGBA", "BGR", "GRAY"],
-            count=4,
+            count=3,
             heatmaps=1,
             references={"bgr-sidecar": out.with_name("digits.frame-bgr.onnx")},
+            heatmap_models=("rgba", "bgr-sidecar"),
         )
         manifest["models"]["rgba-logits"] = {"file": rgba.name, "card": logits_card(Engine(rgba).card)}
         manifest["cases"] += [
@@ -257,6 +277,39 @@ def write_committed_fixture(folder: Path = COMMITTED) -> dict:
         manifest["tensor_cases"] = _tensor_cases(folder, folder / "digits.onnx", x_test[:4], y_test[:4])
     save_manifest(folder, manifest)
     return manifest
+
+
+def _multilabel_frame_model(tmp: Path, folder: Path) -> Path:
+    """A 4-class multi-label (sigmoid) linear model on 8x8 RGB, area resize, as an RGB frame
+    model: the threshold and ``present`` semantics, and the area filter, in JS."""
+    import onnx
+
+    from cnnport.export.frame import frame_card, frame_model
+    from cnnport.runtime import InputSpec, OutputSpec, ResizeSpec
+    from tests.models import build_classifier
+
+    rng = np.random.default_rng(7)
+    labels = ("stroke", "left", "right", "dark")
+    card = ModelCard(
+        labels=labels,
+        input=InputSpec(height=8, width=8, channels=3, color="RGB"),
+        resize=ResizeSpec(mode="stretch", interpolation="area"),
+        output=OutputSpec(name="probabilities", head="multilabel", threshold=0.4),
+    )
+    tiny = build_classifier(
+        tmp / "multilabel.onnx",
+        labels=labels,
+        card=card,
+        activation="Sigmoid",
+        weights=rng.normal(0, 0.08, (8 * 8 * 3, 4)).astype(np.float32),
+        bias=np.array([-1.0, 0.0, 0.3, 1.0], np.float32),
+    )
+    framed = frame_model(onnx.load(str(tiny.path)), card, "RGB")
+    del framed.metadata_props[:]
+    onnx.helper.set_model_props(framed, {METADATA_KEY: frame_card(card, "RGB").to_json()})
+    path = folder / "multilabel.frame-rgb.onnx"
+    onnx.save(framed, str(path))
+    return path
 
 
 def _digits_at(size: int):

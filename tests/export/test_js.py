@@ -51,7 +51,7 @@ def _frame(case: dict) -> np.ndarray:
 def test_committed_fixture_equals_the_current_engine(tmp_path: Path) -> None:
     fixture = _committed()
     engines = {name: _engine_for(name, spec, tmp_path) for name, spec in fixture["models"].items()}
-    assert {e.card.frame.color for e in engines.values()} == {"RGBA", "BGR"}
+    assert {e.card.frame.color for e in engines.values()} == {"RGBA", "BGR", "GRAY", "BGRA", "RGB"}
     heatmaps = 0
     for case in fixture["cases"]:
         engine = engines[case["model"]]
@@ -138,3 +138,40 @@ def test_node_tests_skip_without_node_modules(monkeypatch: pytest.MonkeyPatch, t
         "node is not installed (apt-get install nodejs npm)",
         "js/node_modules/onnxruntime-node is missing (run `npm ci` in js/)",
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [("BGR", "GRAY"), ("RGBA", "GRAY"), ("RGBA", "BGR"), ("BGRA", "RGB"), ("RGBA", "BGRA"), ("GRAY", "RGBA")],
+)
+def test_js_channel_conversion_equals_to_frame_color(source: str, target: str, tmp_path: Path) -> None:
+    """The JS module's convertFrame against the runtime's to_frame_color (OpenCV's gray,
+    alpha over white), pixel for pixel on 2**18 random colors and alphas."""
+    import shutil
+    import subprocess
+
+    from cnnport.runtime.preprocess import to_frame_color
+
+    from .jsfixtures import JS
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed (apt-get install nodejs npm)")
+    channels = {"GRAY": 1, "BGR": 3, "RGB": 3, "RGBA": 4, "BGRA": 4}[source]
+    frame = np.random.default_rng(0).integers(0, 256, (512, 512, channels), dtype=np.uint8)
+    if channels >= 3:  # colors where OpenCV 5's gray differs from OpenCV 4's weights
+        frame[0, :4, :3] = [[0, 15, 106], [0, 22, 216], [0, 27, 49], [0, 31, 98]]
+    (tmp_path / "in.bin").write_bytes(frame.tobytes())
+    command = [
+        "node",
+        str(JS / "tools" / "convert.mjs"),
+        str(tmp_path / "in.bin"),
+        "512",
+        "512",
+        source,
+        target,
+    ]
+    subprocess.run([*command, str(tmp_path / "out.bin")], check=True, timeout=60)
+    js = np.fromfile(tmp_path / "out.bin", np.uint8)
+    python = to_frame_color(frame, target, "RGB" if source.startswith("RGB") else "BGR")
+    assert js.size == python.size
+    assert int((js != python.ravel()).sum()) == 0
