@@ -295,3 +295,8 @@ def runtime_target(name: str) -> tuple[str, str]:
         f"unknown runtime {name!r}; accepted: keras, a backend ({', '.join(RUNNERS.names())}) "
         f"optionally followed by -PROVIDER ({', '.join(PROVIDERS.names())}), e.g. ort-cpu, ort-cuda"
     )
+
+
+# Rows registered by their own modules (imported here so RUNNERS is complete wherever
+# the registry is used).
+from . import framebackends  # noqa: E402, F401
