@@ -96,7 +96,7 @@ def cost_rows(photo: np.ndarray, rounds: int, calls: int) -> list[str]:
     rows = []
     for name, (spec, resize) in CARDS.items():
         card = ModelCard(labels=("a", "b"), input=spec, resize=resize)
-        runs = {"python (OpenCV)": lambda: preprocess(frame, spec, resize)}
+        runs = {"python (OpenCV)": lambda spec=spec, resize=resize: preprocess(frame, spec, resize)}
         for color in COLORS:
             graph, fed = session(card, color), to_color(frame[None], color)
             runs[f"graph {color}"] = lambda graph=graph, fed=fed: graph.run(None, {"frame": fed})
