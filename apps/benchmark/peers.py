@@ -50,8 +50,10 @@ __all__ = [
 ]
 
 Call = Callable[[], object]
-# builder(folder, variant, threads, batch) -> a call running one batch of random pixels
-PEER_RUNTIMES: Registry[Callable[[Path, str, int, int], Call]] = Registry("peer runtime")
+# builder(folder, variant, threads, batch, options) -> a call running one batch of random pixels;
+# ``options`` is the spec's "options" dict (only ort-options reads it)
+Builder = Callable[[Path, str, int, int, dict], Call]
+PEER_RUNTIMES: Registry[Builder] = Registry("peer runtime")
 
 
 def _pixels(folder: Path, batch: int, seed: int = 0) -> np.ndarray:
@@ -63,11 +65,11 @@ def _onnx(folder: Path, variant: str) -> Path:
     return folder / ("model.onnx" if variant == "fp32" else f"model.{variant}.onnx")
 
 
-def _cnnport_runner(name: str) -> Callable[[Path, str, int, int], Call]:
-    def build(folder: Path, variant: str, threads: int, batch: int) -> Call:
+def _cnnport_runner(name: str) -> Builder:
+    def build(folder: Path, variant: str, threads: int, batch: int, options: dict) -> Call:
         from cnnport.export.backends import RUNNERS, Target
 
-        runner = RUNNERS.get(name)(Target(_onnx(folder, variant), threads=threads, spinning=True))
+        runner = RUNNERS.get(name)(Target(_onnx(folder, variant), threads=threads))
         x = runner.prepare(_pixels(folder, batch))
         return lambda: runner.call(x)
 
@@ -78,8 +80,32 @@ PEER_RUNTIMES.add("engine", _cnnport_runner("engine"))
 PEER_RUNTIMES.add("ort", _cnnport_runner("ort"))
 
 
+@PEER_RUNTIMES.register("ort-options")
+def _ort_options(folder: Path, variant: str, threads: int, batch: int, options: dict) -> Call:
+    """Bare onnxruntime with the Engine's options plus ``options`` (session config entries,
+    and ``graph_optimization_level``: disabled/basic/extended/all), for tuning experiments."""
+    import onnxruntime as ort
+
+    levels = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+              "all": "ORT_ENABLE_ALL", "layout": "ORT_ENABLE_LAYOUT"}  # fmt: skip
+    session_options = ort.SessionOptions()
+    entries = dict(options)
+    level = levels[entries.pop("graph_optimization_level", "all")]
+    session_options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    session_options.intra_op_num_threads = threads
+    session_options.log_severity_level = 3
+    for key, value in entries.items():
+        session_options.add_session_config_entry(key, str(value))
+    session = ort.InferenceSession(
+        str(_onnx(folder, variant)), session_options, providers=["CPUExecutionProvider"]
+    )
+    x = _pixels(folder, batch)
+    name = session.get_inputs()[0].name
+    return lambda: session.run(["probabilities"], {name: x})
+
+
 @PEER_RUNTIMES.register("litert")
-def _litert(folder: Path, variant: str, threads: int, batch: int) -> Call:
+def _litert(folder: Path, variant: str, threads: int, batch: int, options: dict) -> Call:
     from ai_edge_litert.interpreter import Interpreter
 
     name = "model.tflite" if variant == "fp32" else f"model.{variant}.tflite"
@@ -98,8 +124,8 @@ def _litert(folder: Path, variant: str, threads: int, batch: int) -> Call:
     return call
 
 
-def _openvino(precision: str | None) -> Callable[[Path, str, int, int], Call]:
-    def build(folder: Path, variant: str, threads: int, batch: int) -> Call:
+def _openvino(precision: str | None) -> Builder:
+    def build(folder: Path, variant: str, threads: int, batch: int, options: dict) -> Call:
         import openvino as ov
 
         core = ov.Core()
@@ -138,12 +164,12 @@ def worker_main(spec: dict) -> None:
     answer = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     folder, started = Path(spec["folder"]), time.perf_counter()
-    build = PEER_RUNTIMES.get(spec["runtime"])
+    build = PEER_RUNTIMES.get(spec["runtime"].partition(":")[0])  # "ort-options:LABEL" is ort-options
     calls: dict[int, Call] = {}
     first_ms: dict[int, float] = {}
     try:
         for batch in spec["batches"]:
-            calls[batch] = build(folder, spec["variant"], spec["threads"], batch)
+            calls[batch] = build(folder, spec["variant"], spec["threads"], batch, spec.get("options", {}))
             first = time.perf_counter()
             calls[batch]()
             first_ms[batch] = (time.perf_counter() - first) * 1000
@@ -209,10 +235,17 @@ class Cell:
 class Worker:
     """One runtime x variant in a fresh process (``python -m cnnport.apps.benchmark.peers``)."""
 
-    def __init__(self, key: tuple[str, str], folder: Path, setting: Setting, log: IO | None) -> None:
+    def __init__(
+        self,
+        key: tuple[str, str],
+        folder: Path,
+        setting: Setting,
+        log: IO | None,
+        options: dict | None = None,
+    ) -> None:
         self.key = key
         spec = {"runtime": key[0], "variant": key[1], "folder": str(folder), "threads": setting.threads,
-                "batches": list(setting.batches)}  # fmt: skip
+                "batches": list(setting.batches), "options": options or {}}  # fmt: skip
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cnnport.apps.benchmark.peers", json.dumps(spec)],
             stdin=subprocess.PIPE,
@@ -248,9 +281,11 @@ def time_group(
     keys: Sequence[tuple[str, str]],
     timing: PeerTiming,
     log: IO | None = None,
+    options: dict[tuple[str, str], dict] | None = None,
 ) -> dict[tuple[str, str, int], Cell]:
     """Starts one worker per (runtime, variant) of ``keys`` on ``folder``'s model, times them
-    interleaved at each batch size of ``setting``, stops them.
+    interleaved at each batch size of ``setting``, stops them. ``options`` gives a key's
+    runtime its options (ort-options: session config entries).
 
     Returns:
         A :class:`Cell` per (runtime, variant, batch); a worker that could not load its
@@ -260,7 +295,7 @@ def time_group(
     workers: list[Worker] = []
     try:
         for key in keys:  # one after another, so that one's load does not slow another's
-            worker = Worker(key, folder, setting, log)
+            worker = Worker(key, folder, setting, log, (options or {}).get(key))
             if worker.error:
                 cells.update(
                     {(*key, b): Cell(status=f"unsupported: {worker.error}") for b in setting.batches}
