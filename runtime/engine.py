@@ -345,7 +345,8 @@ def _same_size(frames: list[np.ndarray]) -> list[np.ndarray]:
             groups[-1].append(frame)
         else:
             groups.append([frame])
-    return [np.stack(group) for group in groups]
+    # One frame is a view with a batch axis, not a copy (a live app's every call).
+    return [group[0][None] if len(group) == 1 else np.stack(group) for group in groups]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
