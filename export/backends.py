@@ -298,7 +298,8 @@ def runtime_target(name: str) -> tuple[str, str]:
     )
 
 
-# Registered last: these modules import this one's RUNNERS, Runner and Target. jsbackends
-# registers "ort-node" and "ort-wasm" (node runs only when used); webbackend "ort-web"
-# (onnxruntime-web in headless Chromium).
-from . import jsbackends, webbackend  # noqa: E402, F401
+# Rows registered by their own modules, imported last (they import this one's RUNNERS,
+# Runner and Target) so RUNNERS is complete wherever the registry is used: framebackends
+# (frame-model rows), jsbackends ("ort-node", "ort-wasm"; node runs only when used) and
+# webbackend ("ort-web": onnxruntime-web in headless Chromium).
+from . import framebackends, jsbackends, webbackend  # noqa: E402, F401
