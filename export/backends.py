@@ -298,4 +298,7 @@ def runtime_target(name: str) -> tuple[str, str]:
     )
 
 
-from . import jsbackends  # noqa: E402, F401  (registers "ort-node" and "ort-wasm"; runs node only when built)
+# Rows registered by their own modules (imported here so RUNNERS is complete wherever
+# the registry is used).
+# jsbackends: "ort-node" and "ort-wasm", which start node only when a row is built.
+from . import framebackends, jsbackends  # noqa: E402, F401
