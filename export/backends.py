@@ -300,6 +300,6 @@ def runtime_target(name: str) -> tuple[str, str]:
 
 # Rows registered by their own modules, imported last (they import this one's RUNNERS,
 # Runner and Target) so RUNNERS is complete wherever the registry is used: framebackends
-# (frame-model rows), jsbackends ("ort-node", "ort-wasm"; node runs only when used) and
-# webbackend ("ort-web": onnxruntime-web in headless Chromium).
+# (frame-model rows), jsbackends ("ort-node", "ort-wasm"; node starts only when a row is
+# built) and webbackend ("ort-web": onnxruntime-web in headless Chromium).
 from . import framebackends, jsbackends, webbackend  # noqa: E402, F401

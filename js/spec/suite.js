@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
 
@@ -120,6 +121,60 @@ export function parity(backend, ort, sessionOptions = {}) {
     await assert.rejects(plain.classify(ok, { heatmap: true }), /needs a model with a class_maps output; this model has none \(flatten head\)/);
     await plain.release();
     await assert.rejects(loadModel(join(COMMITTED, "digits.frame-rgba.onnx"), {}), /needs the onnxruntime namespace/);
+  });
+
+  test(`${backend}: a URL is fetched, and so is STEM.card.json beside it`, async () => {
+    const server = createServer((request, response) => {
+      try {
+        response.end(readFileSync(join(COMMITTED, decodeURIComponent(new URL(request.url, "http://x").pathname))));
+      } catch {
+        response.statusCode = 404;
+        response.end();
+      }
+    });
+    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${server.address().port}`;
+    try {
+      const model = await loadModel(`${base}/digits-nocard.frame-bgr.onnx`, { ort, sessionOptions });
+      assert.equal(model.frameColor, "BGR");
+      const c = committed.cases.find((x) => x.model === "bgr-sidecar");
+      const p = await model.classify(frameOf(COMMITTED, c));
+      assert.ok(maxAbsDiff(p.probabilities, c.probabilities) <= TOLERANCE);
+      await model.release();
+      await assert.rejects(loadModel(`${base}/missing.onnx`, { ort, sessionOptions }), /cannot fetch .*missing.onnx.*HTTP 404/);
+    } finally {
+      server.close();
+    }
+  });
+
+  test(`${backend}: run() takes a batch of frames of one size; threshold overrides the card's`, async () => {
+    const model = await loadModel(join(COMMITTED, "multilabel.frame-rgb.onnx"), { ort, sessionOptions });
+    assert.equal(model.threshold, 0.4);
+    const chosen = committed.cases.filter((c) => c.model === "multilabel-rgb" && c.width === 64 && c.format === "BGR");
+    const frames = chosen.map((c) => frameOf(COMMITTED, c));
+    // BGR frames to an RGB model: swap channels here, as the batch goes in as the graph takes it
+    const batch = new Uint8Array(frames.reduce((n, f) => n + f.data.length, 0));
+    frames.forEach((f, i) => {
+      for (let j = 0; j < f.data.length; j += 3) {
+        batch.set([f.data[j + 2], f.data[j + 1], f.data[j]], i * f.data.length + j);
+      }
+    });
+    const out = await model.run(batch, [frames.length, frames[0].height, frames[0].width, 3]);
+    assert.equal(out.probabilities.length, frames.length * out.classes);
+    chosen.forEach((c, i) => {
+      const row = out.probabilities.subarray(i * out.classes, (i + 1) * out.classes);
+      assert.ok(maxAbsDiff(row, c.probabilities) <= TOLERANCE);
+    });
+    let dropped = 0;
+    for (const c of chosen) {
+      const strict = await model.classify(frameOf(COMMITTED, c), { threshold: 0.55 });
+      const expected = c.top_k.filter((x) => x.score >= 0.55).map((x) => x.index); // top_k lists all 4 classes, best first
+      assert.deepEqual(strict.present.map((x) => x.index), expected);
+      dropped += c.present.length - expected.length;
+    }
+    assert.ok(dropped > 0, "a higher threshold drops classes the card's threshold keeps");
+    await assert.rejects(model.classify(frames[0], { threshold: 1 }), /threshold must be a number between 0 and 1/);
+    await model.release();
   });
 
   const external = process.env.CNNPORT_JS_CASES;

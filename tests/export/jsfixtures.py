@@ -14,7 +14,7 @@ Frames are raw uint8 pixels, row-major, channels last. Python's answer is the En
 model's channel order itself, as the JS module must.
 
 ``python -m tests.export.jsfixtures`` rewrites the small fixture committed in
-js/spec/fixtures (trains a tiny class-map digits model: needs TensorFlow, ~30 s).
+js/spec/fixtures (trains a tiny class-map digits model: needs TensorFlow, about 2 min here).
 """
 
 from __future__ import annotations
