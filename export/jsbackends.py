@@ -6,9 +6,12 @@ onnxruntime-web's WASM backend, both driven by Node.js.
 |----------|---------------------------------------------------------------------------------|
 | ort-node | ``Model.run`` on onnxruntime-node (CPU), plus the pipe to a long-lived node process |
 | ort-wasm | the same on onnxruntime-web's WASM backend (one thread, as a page without cross-origin isolation) |
+| ort-node-frame, ort-wasm-frame | the same on 640x480 BGR frames through MODEL.frame-bgr.onnx (as ``engine-frame``) |
 
 A batch crosses a pipe to one ``node js/tools/run.mjs`` process per runner (started once,
 so node's start is not timed), which answers with float32 probabilities and class maps.
+The pipe is part of what is timed: about 0.2 ms a call for a small tensor, a few ms for a
+900 KB 640x480 frame on a loaded machine (``tools/bench.mjs`` times ``classify`` inside node).
 Without node or without ``npm ci`` in js/, the runtime is ``unsupported`` with the reason.
 The browser itself (headless Chromium) is the ``ort-web`` runtime of ``cnnport web``.
 """
@@ -20,6 +23,7 @@ import os
 import shutil
 import subprocess
 import weakref
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,13 @@ from cnnport.runtime import UnsupportedError
 from .backends import RUNNERS, Runner, Target
 from .parity import Outputs
 
-__all__ = ["js_folder", "ort_node_runner", "ort_wasm_runner"]
+__all__ = [
+    "js_folder",
+    "ort_node_frame_runner",
+    "ort_node_runner",
+    "ort_wasm_frame_runner",
+    "ort_wasm_runner",
+]
 
 _PACKAGES = {"node": "onnxruntime-node", "web": "onnxruntime-web"}
 
@@ -152,3 +162,34 @@ def ort_wasm_runner(target: Target) -> Runner:
     """The JS module on onnxruntime-web's WASM backend, one thread, in a node process: the
     code and the WASM a page runs, without a browser."""
     return _runner(target, "web")
+
+
+def _frame_runner(target: Target, backend: str) -> Runner:
+    """The frame model beside ``target.onnx`` fed the 640x480 BGR frames ``engine-frame`` gets."""
+    from .frame import frame_path
+    from .framebackends import bench_frames
+
+    path = frame_path(target.onnx, "BGR")
+    if not path.is_file():
+        raise UnsupportedError(
+            f"no frame model {str(path)!r} beside it (cnnport export --frame BGR writes it)"
+        )
+    runner = _runner(replace(target, onnx=path), backend)
+    model = runner.keep
+
+    def check(batch: np.ndarray) -> Outputs:
+        return Outputs(model.run(np.stack(bench_frames(batch)))[0])
+
+    return Runner(runner.call, prepare=lambda batch: np.stack(bench_frames(batch)), keep=model, check=check)
+
+
+@RUNNERS.register("ort-node-frame")
+def ort_node_frame_runner(target: Target) -> Runner:
+    """The JS module on onnxruntime-node, 640x480 BGR frames into MODEL.frame-bgr.onnx."""
+    return _frame_runner(target, "node")
+
+
+@RUNNERS.register("ort-wasm-frame")
+def ort_wasm_frame_runner(target: Target) -> Runner:
+    """The JS module on onnxruntime-web's WASM, 640x480 BGR frames into MODEL.frame-bgr.onnx."""
+    return _frame_runner(target, "web")

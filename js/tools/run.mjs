@@ -45,23 +45,33 @@ async function openModel() {
 const ITEM = { uint8: 1, float32: 4 };
 
 async function serve(model) {
-  let pending = Buffer.alloc(0);
+  // Chunks are kept as they come and joined once per request (a 640x480 frame arrives in
+  // many 64 KB pipe reads; joining at every read would copy it over and over).
+  let chunks = [];
+  let buffered = 0;
   let header = null;
   let queue = Promise.resolve();
+  const take = (n) => {
+    const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, buffered);
+    chunks = all.length > n ? [all.subarray(n)] : [];
+    buffered = all.length - n;
+    return all.subarray(0, n);
+  };
   process.stdin.on("data", (chunk) => {
-    pending = Buffer.concat([pending, chunk]);
+    chunks.push(chunk);
+    buffered += chunk.length;
     for (;;) {
       if (header === null) {
-        const end = pending.indexOf(10);
+        const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, buffered);
+        chunks = [all];
+        const end = all.indexOf(10);
         if (end < 0) return;
-        header = JSON.parse(pending.subarray(0, end).toString("utf-8"));
+        header = JSON.parse(take(end + 1).subarray(0, end).toString("utf-8"));
         header.bytes = header.dims.reduce((a, b) => a * b, 1) * ITEM[header.dtype];
-        pending = pending.subarray(end + 1);
       }
-      if (pending.length < header.bytes) return;
-      const body = Buffer.from(pending.subarray(0, header.bytes));
+      if (buffered < header.bytes) return;
+      const body = Buffer.from(take(header.bytes));
       const request = header;
-      pending = pending.subarray(header.bytes);
       header = null;
       queue = queue.then(() => answer(model, request, body));
     }

@@ -92,3 +92,31 @@ def test_js_runtime_without_node_modules_names_npm_ci(monkeypatch: pytest.Monkey
     monkeypatch.setattr("shutil.which", lambda _: "/usr/bin/node")
     with pytest.raises(UnsupportedError, match=r"onnxruntime-web is not installed \(run `npm ci` in "):
         RUNNERS.get("ort-wasm")(Target(COMMITTED / "digits.onnx"))
+
+
+@pytest.mark.usefixtures("js_ready")
+def test_js_frame_rows_equal_engine_frame(tmp_path) -> None:
+    """ort-node-frame and ort-wasm-frame: the BGR frame model beside the model, fed the
+    640x480 frames engine-frame gets, give the Engine's probabilities."""
+    import shutil
+
+    import onnx
+
+    from cnnport.runtime import METADATA_KEY
+
+    shutil.copy(COMMITTED / "digits.onnx", tmp_path / "digits.onnx")
+    framed = onnx.load(str(COMMITTED / "digits-nocard.frame-bgr.onnx"))
+    card = (COMMITTED / "digits-nocard.frame-bgr.card.json").read_text()
+    onnx.helper.set_model_props(framed, {METADATA_KEY: card})
+    onnx.save(framed, str(tmp_path / "digits.frame-bgr.onnx"))
+    cases = json.loads((COMMITTED / "cases.json").read_text())["tensor_cases"]
+    images = np.stack([np.fromfile(COMMITTED / c["frame"], np.uint8).reshape(16, 16, 1) for c in cases])
+    path = tmp_path / "digits.onnx"
+    result = cross_check(
+        path, read_card(path), images, runtimes=("engine-frame", "ort-node-frame", "ort-wasm-frame")
+    )
+    assert set(result.runtimes.values()) == {"ok"}, result.runtimes
+    for other in ("ort-node-frame", "ort-wasm-frame"):
+        report = result.report("engine-frame", other)
+        assert report.max_abs_diff <= 1e-5
+        assert report.top1_agreement == 1.0
