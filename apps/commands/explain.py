@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cnnport.runtime import InputError, find_images, require
 
-from ..arguments import parse_size
+from ..arguments import add_custom_objects_argument, parse_size
 from ..command import Command, command
 
 
@@ -29,6 +29,7 @@ class Explain(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("source", help="a run directory or a .keras file")
+        add_custom_objects_argument(parser)
         parser.add_argument("images", nargs="+", help="image files and/or folders of images")
         parser.add_argument("--out", default="explain", help="folder for the PNG files and explain.html")
         parser.add_argument(
@@ -61,7 +62,7 @@ class Explain(Command):
         from ..arguments import parse_floats
 
         size = parse_size(args.input_size) if args.input_size else None
-        source = load_source(args.source, args.labels, input_size=size)
+        source = load_source(args.source, args.labels, input_size=size, custom_objects=args.custom_objects)
         card = source.card
         class_index = None
         if args.class_label is not None:
