@@ -25,6 +25,7 @@ class CustomModel:
     classes: int
     route: str = "keras"  # keras, memory or savedmodel
     slow: bool = False
+    size: int = SIZE
 
 
 def _layers():
@@ -183,6 +184,41 @@ def convmixer(groups: int = 1):
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
 
 
+def fnet():
+    """FNet blocks (Fourier mixing, keras.ops.fft2) on patch embeddings, GAP1D, logits."""
+    import keras
+
+    io = _layers()
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Dense(32)(io.Patches(4)(x))
+    for _ in range(2):
+        x = io.FNetLayer(32)(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inputs, keras.layers.Dense(4)(x))
+
+
+def learned_resizer():
+    """learnable_resizer's resizer in front of a small CNN: a bilinear Resizing, convs,
+    BatchNorm, LeakyReLU, and the residual of the naive resize."""
+    import keras
+
+    layers = keras.layers
+    inputs = keras.Input((48, 48, 3))
+    x = layers.Rescaling(1 / 255)(inputs)
+    naive = layers.Resizing(SIZE, SIZE, interpolation="bilinear")(x)
+    y = layers.LeakyReLU(0.2)(layers.Conv2D(16, 7, padding="same")(x))
+    y = layers.BatchNormalization()(layers.LeakyReLU(0.2)(layers.Conv2D(16, 1, padding="same")(y)))
+    bottleneck = layers.Resizing(SIZE, SIZE, interpolation="bilinear")(y)
+    y = layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same")(bottleneck))
+    y = layers.Add()([bottleneck, y])
+    y = layers.BatchNormalization()(layers.Conv2D(16, 3, padding="same")(y))
+    resized = layers.Add()([naive, layers.Conv2D(3, 7, padding="same")(y)])
+    z = layers.Conv2D(16, 3, activation="relu")(resized)
+    z = layers.GlobalAveragePooling2D()(layers.MaxPooling2D()(z))
+    return keras.Model(inputs, layers.Dense(5, activation="softmax")(z))
+
+
 CASES: dict[str, CustomModel] = {
     "custom_layer_cnn": CustomModel(custom_layer_cnn, 5),
     "subclassed_keras": CustomModel(subclassed, 4),
@@ -197,4 +233,6 @@ CASES: dict[str, CustomModel] = {
     "swin_blocks": CustomModel(swin, 3),
     "convmixer": CustomModel(convmixer, 10),
     "convmixer_grouped": CustomModel(lambda: convmixer(groups=4), 10, slow=True),
+    "fnet": CustomModel(fnet, 4),
+    "learned_resizer": CustomModel(learned_resizer, 5, size=48),
 }

@@ -294,3 +294,34 @@ def scaled_swish(x):
 def approximate_gelu(x):
     """GELU's tanh approximation (keras' "gelu" string is the exact, erf form)."""
     return keras.activations.gelu(x, approximate=True)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FNetLayer(layers.Layer):
+    """FNet's token mixing (fnet_classification_with_keras, applied to patches): the real
+    part of a 2-D Fourier transform over patches x channels, then norm and a feed-forward."""
+
+    def __init__(self, embedding_dim, dropout_rate=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding_dim, self.dropout_rate = embedding_dim, dropout_rate
+        self.ffn = keras.Sequential(
+            [
+                layers.Dense(embedding_dim, activation="gelu"),
+                layers.Dropout(dropout_rate),
+                layers.Dense(embedding_dim),
+            ]
+        )
+        self.normalize1 = layers.LayerNormalization(epsilon=1e-6)
+        self.normalize2 = layers.LayerNormalization(epsilon=1e-6)
+
+    def call(self, inputs):
+        real, _ = ops.fft2((inputs, ops.zeros_like(inputs)))
+        x = self.normalize1(real + inputs)
+        return self.normalize2(x + self.ffn(x))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "embedding_dim": self.embedding_dim,
+            "dropout_rate": self.dropout_rate,
+        }

@@ -26,8 +26,8 @@ LAYERS_FILE = str(Path(__file__).with_name("keras_io_layers.py"))
 TOL = 1e-4  # the gate's own fp32 tolerance on probabilities
 
 
-def _images(count: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (count, SIZE, SIZE, 3), dtype=np.uint8)
+def _images(count: int, seed: int, size: int = SIZE) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -45,7 +45,7 @@ def _expected(model, x: np.ndarray) -> np.ndarray:
 def _export(name: str, case: CustomModel, model, folder: Path) -> tuple[Path, dict]:
     output = folder / f"{name}.onnx"
     labels = [f"{name}_{i}" for i in range(case.classes)]
-    x, y = _images(24, 2), np.random.default_rng(3).integers(0, case.classes, 24)
+    x, y = _images(24, 2, case.size), np.random.default_rng(3).integers(0, case.classes, 24)
     if case.route == "memory":
         from cnnport.export import export_keras
 
@@ -83,7 +83,7 @@ def test_custom_model_exports_with_parity_to_the_model_in_memory(name, tmp_path,
     case = CASES[name]
     keras.utils.set_random_seed(0)
     model = case.build()
-    spread_scores(model, _images(32, 1).astype(np.float32))  # batch-norm statistics of real inputs
+    spread_scores(model, _images(32, 1, case.size).astype(np.float32))  # batch-norm statistics of real inputs
     output, report = _export(name, case, model, tmp_path)
     merged = report["reports"]["all"]
     assert report["passed"] is True, capsys.readouterr().err
@@ -92,7 +92,7 @@ def test_custom_model_exports_with_parity_to_the_model_in_memory(name, tmp_path,
     print(f"PARITY {name} ({case.route}): {merged['samples']} images, max|dp| {merged['max_abs_diff']:.2e}")
 
     session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
-    x = _images(5, 4)
+    x = _images(5, 4, case.size)
     probabilities = session.run(["probabilities"], {"image": x})[0]
     expected = _expected(model, x)
     assert np.ptp(expected, axis=0).max() > 1e-3, "outputs that do not vary would make the check vacuous"
