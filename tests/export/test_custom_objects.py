@@ -212,3 +212,30 @@ def test_check_runs_the_keras_model_with_its_custom_objects(custom_keras, tmp_pa
     body = json.loads(report.read_text())
     assert body["runtimes"] == {"keras": "ok", "ort-cpu": "ok"}
     assert body["pairs"]["keras|ort-cpu"]["max_abs_diff"] < 1e-5
+
+
+def test_explain_loads_custom_objects_and_refuses_an_opaque_model_in_one_line(custom_keras, tmp_path, capsys):
+    import cv2
+
+    from tests.export import keras_io_layers as io
+
+    image = tmp_path / "i.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    out = tmp_path / "explained"
+    argv = ["explain", str(custom_keras), str(image), "--custom-objects", LAYERS_FILE, "--out", str(out)]
+    assert main(argv) == 0
+    assert (out / "explain.html").is_file()
+    model = io.SmallConvNet(3)
+    model(np.zeros((1, 8, 8, 3), np.float32))
+    model.save(tmp_path / "sub.keras")
+    argv = [
+        "explain",
+        str(tmp_path / "sub.keras"),
+        str(image),
+        "--custom-objects",
+        LAYERS_FILE,
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 1
+    assert "Grad-CAM needs a convolutional feature map" in _error(capsys)
