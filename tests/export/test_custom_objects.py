@@ -239,3 +239,47 @@ def test_explain_loads_custom_objects_and_refuses_an_opaque_model_in_one_line(cu
     ]
     assert main(argv) == 1
     assert "Grad-CAM needs a convolutional feature map" in _error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        ([[0.2, 0.8], [0.5, 0.5]], "softmax"),
+        ([[0.2, 0.3], [0.9, 0.5]], "sigmoid"),  # in 0..1, rows not summing to 1: multi-label
+        ([[0.7], [0.1]], "sigmoid"),
+        ([[1.0], [1.0]], "sigmoid"),
+        ([[-0.2, 0.3], [2.0, 0.1]], "linear"),
+        ([[3.0], [-1.0]], "linear"),
+    ],
+)
+def test_an_opaque_head_is_read_from_its_values(values, kind):
+    from cnnport.export.heads import _probe_kind
+
+    assert _probe_kind(np.asarray(values)) == kind
+
+
+class BinaryNet(keras.Model):
+    """A subclassed binary classifier (one sigmoid unit), as the cats-vs-dogs guide ends."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.flatten = keras.layers.Flatten()
+        self.out = keras.layers.Dense(1, activation="sigmoid")
+
+    def call(self, x):
+        return self.out(self.flatten(x / 255.0))
+
+
+def test_a_subclassed_binary_model_exports_from_memory_as_binary(tmp_path):
+    import onnxruntime as ort
+
+    keras.utils.set_random_seed(0)
+    model = BinaryNet()
+    result = export_keras(model, tmp_path / "b.onnx", ["cat", "dog"], input_shape=(6, 6, 3))
+    assert result.cards["fp32"].output.head == "binary"
+    x = np.random.default_rng(0).integers(0, 256, (4, 6, 6, 3), dtype=np.uint8)
+    p = ort.InferenceSession(str(tmp_path / "b.onnx")).run(["probabilities"], {"image": x})[0]
+    expected = np.asarray(model(x.astype(np.float32)))[:, 0]
+    assert np.ptp(expected) > 1e-3
+    np.testing.assert_allclose(p[:, 1], expected, atol=1e-5)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
