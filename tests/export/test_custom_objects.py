@@ -283,3 +283,20 @@ def test_a_subclassed_binary_model_exports_from_memory_as_binary(tmp_path):
     assert np.ptp(expected) > 1e-3
     np.testing.assert_allclose(p[:, 1], expected, atol=1e-5)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_check_runs_a_saved_model_as_the_keras_runtime(tmp_path, capsys):
+    from tests.export import keras_io_layers as io
+
+    keras.utils.set_random_seed(0)
+    model = io.SmallConvNet(3)
+    model(np.zeros((1, 8, 8, 3), np.float32))
+    model.export(str(tmp_path / "saved"), verbose=False)
+    output = tmp_path / "s.onnx"
+    assert main(["export", str(tmp_path / "saved"), "-o", str(output)]) == 0
+    report = tmp_path / "check.json"
+    argv = ["check", str(output), "--keras", str(tmp_path / "saved"), "--runtimes", "keras,ort-cpu"]
+    assert main([*argv, "--samples", "8", "--json", str(report)]) == 0
+    body = json.loads(report.read_text())
+    assert body["runtimes"] == {"keras": "ok", "ort-cpu": "ok"}
+    assert body["pairs"]["keras|ort-cpu"]["max_abs_diff"] < 1e-5
