@@ -9,6 +9,7 @@ from pathlib import Path
 from cnnport.runtime import PROVIDERS, Engine, InputError, require
 
 __all__ = [
+    "add_custom_objects_argument",
     "add_engine_arguments",
     "add_source_arguments",
     "engine_from_args",
@@ -87,6 +88,18 @@ def parse_floats(text: str | None, flag: str, count: int | None = None) -> tuple
         shape = "LOW,HIGH" if count == 2 else "one number, or one per channel, comma-separated"
         raise InputError(f"{flag} must be {shape}; received {text!r}")
     return values
+
+
+def add_custom_objects_argument(parser: argparse.ArgumentParser) -> None:
+    """``--custom-objects`` of the commands that load a .keras (export, check, explain)."""
+    parser.add_argument(
+        "--custom-objects",
+        action="append",
+        default=[],
+        metavar="FILE.py|package.module",
+        help="Python code you trust that defines the model's own layers, Model subclasses or functions; "
+        "imported before loading (repeatable). Safe loading stays on: a Lambda layer is still refused",
+    )
 
 
 def require_export_stack(purpose: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnport.export.kgraph import between, call, chain, producer
+from cnnport.export.kgraph import between, call, chain, opaque, producer
 
 __all__ = ["GradCam", "find_feature_map", "grad_cam"]
 
@@ -74,6 +74,8 @@ def find_feature_map(model: Any) -> _FeaturePath | None:
                 f"{type(operation).__name__} {operation.name!r}",
             )
         operation, source = producer(tensor)
+        if opaque(operation):  # a subclassed Model or a SavedModel: nothing inside to walk
+            return None
         if isinstance(operation, keras.Model):
             inner = find_feature_map(operation) if source is not None else None
             if inner is None:

@@ -1,8 +1,9 @@
 """cnnport.export: Keras -> ONNX with the model card inside and a parity gate.
 
 Example:
-    >>> from cnnport.export import ExportConfig, export_model, load_source
+    >>> from cnnport.export import ExportConfig, export_keras, export_model, load_source
     >>> result = export_model(load_source("runs/digits"), "digits.onnx", ExportConfig(variants=("int8",)))  # doctest: +SKIP
+    >>> result = export_keras(model, "vit.onnx", labels=["cat", "dog"], images=(x_val, y_val))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from .errors import (
     VariantBudgetError,
 )
 from .parity import Outputs, ParityReport, compare, format_table
-from .pipeline import ExportResult, export_model, report_path
-from .source import LabelledImages, SourceModel, load_source, read_labels
+from .pipeline import ExportResult, check_output, export_keras, export_model, report_path
+from .source import LabelledImages, SourceModel, load_source, read_labels, source_from_model
+from .usercode import import_custom_objects
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -39,12 +41,16 @@ __all__ = [
     "SourceModelError",
     "UnsupportedOpError",
     "VariantBudgetError",
+    "check_output",
     "compare",
     "cross_check",
+    "export_keras",
     "export_model",
     "format_matrix",
     "format_table",
+    "import_custom_objects",
     "load_source",
     "read_labels",
     "report_path",
+    "source_from_model",
 ]

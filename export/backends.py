@@ -43,10 +43,11 @@ class Target:
 
     onnx: Path
     provider: str = "cpu"
-    keras: Path | None = None
+    keras: Path | None = None  # a .keras file or a SavedModel folder
     threads: int | None = None
     spinning: bool = True
     device_id: int = 0
+    custom_objects: tuple[str, ...] = ()  # the .keras' own code (usercode.py)
 
 
 @dataclass
@@ -156,10 +157,13 @@ def _load_keras(target: Target) -> Any:
         import tensorflow  # noqa: F401  (checked here so the reason is clear)
     except ModuleNotFoundError:
         raise UnsupportedError('tensorflow is not installed (pip install "cnnport[train]")') from None
-    from cnnport.export.source import load_keras
+    from cnnport.runtime import read_card
 
+    from .source import load_model_file
+
+    card = read_card(target.onnx) if target.onnx.is_file() else None
     try:
-        return load_keras(target.keras)
+        return load_model_file(target.keras, target.custom_objects, card.input.shape if card else None)
     except CnnportError as exc:
         raise UnsupportedError(str(exc)) from None
 

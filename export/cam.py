@@ -21,7 +21,7 @@ from typing import Any
 
 from cnnport.runtime.heatmap import CAM_HEADS
 
-from .kgraph import between, chain, producer
+from .kgraph import between, chain, opaque, producer
 
 __all__ = ["CAM_OUTPUT", "CamHead", "find_cam"]
 
@@ -77,6 +77,10 @@ def _pooled_features(model: Any, tensor: Any, outer: Callable[[Any], Any]) -> tu
     while True:
         operation, source = producer(tensor)
         kind = type(operation).__name__
+        if opaque(operation):
+            return (
+                f"the classifier's input comes from {kind} {operation.name!r}, whose layers are not a graph"
+            )
         if isinstance(operation, keras.Model):
             inner = outer if source is None else chain(outer, between(model.inputs[0], source))
             return _pooled_features(operation, operation.outputs[0], inner)
@@ -95,6 +99,8 @@ def _classifier_dense(model: Any, outer: Callable[[Any], Any]) -> tuple[Any, Any
     import keras
 
     operation, source = producer(model.outputs[0])
+    if opaque(operation):
+        return f"it ends in {type(operation).__name__} {operation.name!r}, whose layers are not a Keras graph"
     if isinstance(operation, keras.Model):
         inner = outer if source is None else chain(outer, between(model.inputs[0], source))
         return _classifier_dense(operation, inner)

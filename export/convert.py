@@ -3,8 +3,8 @@
 Why not ``tf2onnx.convert.from_keras``: it traces the model with whatever Keras does
 inside, including grouped convolutions wrapped in a nested ``jit_compile=True``
 function (ConvNeXt), which tf2onnx turns into an invalid graph without raising. Here
-the function is traced with that XLA wrapper replaced by the plain convolution, the
-exact GELU's ``Erfc`` gets a handler, and the function takes raw uint8 pixels and
+the function is traced with that XLA wrapper replaced by the plain convolution and
+Fourier transforms as DFT matmuls (fourier.py), the exact GELU's ``Erfc`` gets a handler, and the function takes raw uint8 pixels and
 returns both the probabilities and the logits (for the parity gate).
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from .cam import CAM_OUTPUT, find_cam
 from .errors import ConversionError, SourceModelError
+from .fourier import dft_as_matmul
 from .heads import InputScaling, classifier_heads, find_head, resolve_head
 from .lowmem import PhaseHook, convert_frozen, freeze
 
@@ -188,8 +189,8 @@ def convert(
     function, _ = classifier_function(model, shape, input_dtype, head, scaling, cam)
     try:
         phase("trace")
-        with _plain_grouped_conv():
-            concrete = function.get_concrete_function()  # trace once, inside the patch
+        with _plain_grouped_conv(), dft_as_matmul():
+            concrete = function.get_concrete_function()  # trace once, inside the patches
         inputs, outputs, renames = _tensor_names(concrete)
         with tf.device("/cpu:0"):
             graph_def = freeze(concrete, inputs, outputs, on_phase=phase)

@@ -7,7 +7,7 @@ stops the others.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,11 @@ class CheckResult:
         return self.pairs.get((a, b)) or self.pairs.get((b, a))
 
 
-def _outputs(name: str, images: np.ndarray, card: ModelCard, onnx_path: Path, keras_path: Path | None) -> Any:
+def _outputs(name: str, images: np.ndarray, card: ModelCard, target: Target) -> Any:
     """The runtime's outputs on ``images``, or the reason it cannot produce them."""
     backend, provider = runtime_target(name)
     try:
-        outputs = RUNNERS.get(backend)(Target(onnx_path, provider, keras_path)).outputs(images)
+        outputs = RUNNERS.get(backend)(replace(target, provider=provider)).outputs(images)
     except UnsupportedError as exc:
         return f"unsupported: {exc}"
     except Exception as exc:  # a runtime failing on this graph is a finding, not a crash
@@ -60,8 +60,13 @@ def cross_check(
     labels: np.ndarray | None = None,
     runtimes: tuple[str, ...] = DEFAULT_RUNTIMES,
     keras_path: str | Path | None = None,
+    custom_objects: tuple[str, ...] = (),
 ) -> CheckResult:
     """Runs ``images`` through each runtime (backends.runtime_target names) and compares every pair.
+
+    Args:
+        keras_path: the .keras (or SavedModel folder) the .onnx came from, for ``keras``.
+        custom_objects: FILE.py or package.module defining its own layers (usercode.py).
 
     Raises:
         UnknownNameError: a runtime name names no backend.
@@ -69,7 +74,8 @@ def cross_check(
     for name in runtimes:
         runtime_target(name)  # every name is checked before anything runs
     onnx_path, keras_path = Path(onnx_path), Path(keras_path) if keras_path else None
-    results = {name: _outputs(name, images, card, onnx_path, keras_path) for name in runtimes}
+    target = Target(onnx_path, keras=keras_path, custom_objects=tuple(custom_objects))
+    results = {name: _outputs(name, images, card, target) for name in runtimes}
     status = {name: ("ok" if isinstance(r, Outputs) else r) for name, r in results.items()}
     ok = [name for name in runtimes if isinstance(results[name], Outputs)]
     pairs = {

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SourceModelError
-from .kgraph import between, call, chain
+from .kgraph import between, call, chain, opaque
 
 __all__ = [
     "HEAD_CHOICES",
@@ -147,6 +147,8 @@ def _find(model: Any) -> Finding:
     operation, tensor = _last_operation(model)
     before = between(model.inputs[0], tensor)
     kind = type(operation).__name__
+    if opaque(operation):  # a subclassed model or a SavedModel: no graph to walk
+        return _probed(model, operation, before)
     if isinstance(operation, keras.Model):  # a nested model: its own last layer decides
         inner = _find(operation)
         return Finding(
@@ -176,6 +178,47 @@ def _find(model: Any) -> Finding:
         f"the model ends in {where}; accepted: a Dense, Activation or Softmax layer as the last layer "
         "that applies softmax or sigmoid, or a linear output"
     )
+
+
+def _probe_kind(values: np.ndarray) -> str:
+    """softmax, sigmoid or linear, from what a model returns on random images."""
+    finite = np.isfinite(values).all()
+    in_unit = finite and values.min() >= 0.0 and values.max() <= 1.0
+    if in_unit and values.shape[1] > 1 and np.allclose(values.sum(axis=1), 1.0, atol=1e-5):
+        return "softmax"
+    return "sigmoid" if in_unit else "linear"
+
+
+def _probed(model: Any, operation: Any, before: Callable[[Any], Any]) -> Finding:
+    """The head of an operation whose inside cannot be walked, from its values.
+
+    Its probabilities are its own output; their logits are recovered as log(p) (softmax,
+    equal to the pre-activation up to a constant per image) or log(p / (1 - p)) (sigmoid).
+    """
+    import keras
+
+    ops = keras.ops
+    shape = tuple(model.inputs[0].shape[1:])
+    probe = np.random.default_rng(0).uniform(0, 255, (8, *shape)).astype(np.float32)
+    values = np.asarray(call(model, probe), np.float64)
+    activation = _probe_kind(values)
+    units = int(values.shape[1])
+    what = "a subclassed Model" if isinstance(operation, keras.Model) else "a SavedModel"
+    where = f"{type(operation).__name__} {operation.name!r} ({what}: its head is read from its values"
+    where += f", {'rows that sum to 1' if activation == 'softmax' else activation})"
+    whole = chain(
+        before, lambda x: call(operation, x) if isinstance(operation, keras.Model) else operation(x)
+    )
+    if activation == "linear":
+        return Finding("linear", units, where, whole)
+    logger.debug("%s: its logits are recovered from its probabilities", where)
+    tiny = 1e-30
+
+    def pre_activation(x: Any) -> Any:
+        p = ops.maximum(whole(x), tiny)
+        return ops.log(p) if activation == "softmax" else ops.log(p) - ops.log(ops.maximum(1.0 - p, tiny))
+
+    return Finding(activation, units, where, pre_activation)
 
 
 def _dense_linear(dense: Any, features: Any) -> Any:
@@ -329,7 +372,8 @@ def _operations(model: Any) -> list[Any]:
 
     found = []
     for operation in getattr(model, "operations", None) or model.layers:
-        found.extend(_operations(operation) if isinstance(operation, keras.Model) else [operation])
+        nested = isinstance(operation, keras.Model) and not opaque(operation)
+        found.extend(_operations(operation) if nested else [operation])
     return found
 
 
@@ -337,6 +381,8 @@ def starts_with_scaling(model: Any) -> bool:
     """Whether the model scales its pixels (a Rescaling or Normalization layer, or the
     arithmetic of a ``preprocess_input``) before its first layer with weights."""
     for operation in _operations(model):
+        if opaque(operation):
+            return True  # its inside cannot be seen: no warning that would be a guess
         if type(operation).__name__ in _SCALING_OPS:
             return True
         if hasattr(operation, "kernel") or hasattr(operation, "depthwise_kernel"):

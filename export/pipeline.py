@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
@@ -42,10 +44,10 @@ from .parity import (
     ort_runner,
     random_images,
 )
-from .source import SourceModel
+from .source import LabelledImages, SourceModel, source_from_model
 from .variants import VARIANTS, require_calibration
 
-__all__ = ["ExportResult", "export_model", "report_path"]
+__all__ = ["ExportResult", "check_output", "export_keras", "export_model", "report_path"]
 
 logger = logging.getLogger(__name__)
 # Held-out images the frame gate turns into camera frames (three sizes each).
@@ -348,9 +350,7 @@ def export_model(source: SourceModel, output: str | Path, config: ExportConfig |
         >>> result = export_model(load_source("runs/digits"), "digits.onnx")  # doctest: +SKIP
     """
     config = config or ExportConfig()
-    output = Path(output)
-    if output.suffix != ".onnx":
-        raise ExportError(f"the output must be a .onnx file; received {str(output)!r}")
+    output = check_output(output)
     result = ExportResult()
     plan = _plan(source, config)
     data = _gate_data(source, config, source.test, plan)
@@ -358,3 +358,81 @@ def export_model(source: SourceModel, output: str | Path, config: ExportConfig |
     for kind in config.variants:
         _variant(kind, fp32, runner, source, output, config, data, result, plan)
     return result
+
+
+def check_output(output: str | Path) -> Path:
+    """``output`` as a Path, once it is sure it can be written: a .onnx name, under folders
+    that exist or can be made, in a writable one. Called before any work.
+
+    Raises:
+        ExportError: what stands in the way (a file where a folder must be, no write
+            permission, a folder under the .onnx name).
+    """
+    output = Path(output)
+    if output.suffix != ".onnx":
+        raise ExportError(f"the output must be a .onnx file; received {str(output)!r}")
+    if output.is_dir():
+        raise ExportError(f"cannot write {str(output)!r}: it is a folder; accepted: a path to a .onnx file")
+    existing = output.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ExportError(
+            f"cannot write {str(output)!r}: {str(existing)!r} is a file, not a folder; accepted: a path "
+            "whose parents are folders (or do not exist yet)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write {str(output)!r}: no permission to write in folder {str(existing)!r}")
+    return output
+
+
+def export_keras(
+    model: Any,
+    output: str | Path,
+    labels: Sequence[str] | None = None,
+    images: Any = None,
+    *,
+    config: ExportConfig | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    calibration: np.ndarray | None = None,
+) -> ExportResult:
+    """Exports a Keras classifier held in memory, the model.export() of cnnport.
+
+    The same head detection, card, graph checks, parity gate and variants as
+    ``cnnport export``, and the gate compares the ONNX with ``model`` itself, not with a
+    reload of it: models whose .keras cannot be reloaded (custom layers without
+    ``**kwargs``, subclassed models) or does not reproduce them export too.
+
+    Args:
+        model: a functional, Sequential or subclassed ``keras.Model``.
+        output: the .onnx to write (and beside it MODEL.parity.json, the variants).
+        labels: class names in output order (default: class_0, class_1, ...).
+        images: held-out images for the gate: uint8 (N, H, W, C) at the input size, or
+            ``(x, y)`` with integer labels, or a LabelledImages.
+        config: how to export and gate (default: ExportConfig()).
+        input_shape: (height, width, channels), for a model that leaves its size open or
+            a subclassed model that was never called.
+        calibration: int8 calibration images (uint8, at the input size).
+
+    Raises:
+        ExportError: the model, the output path, the conversion, the gate or a variant
+            budget (see errors.py).
+
+    Example:
+        >>> result = export_keras(model, "vit.onnx", labels=["cat", "dog"], images=(x_val, y_val))  # doctest: +SKIP
+    """
+    output = check_output(output)
+    held_out = _labelled(images)
+    return export_model(source_from_model(model, labels, input_shape, held_out, calibration), output, config)
+
+
+def _labelled(images: Any) -> LabelledImages | None:
+    if images is None or isinstance(images, LabelledImages):
+        return images
+    if isinstance(images, tuple) and len(images) == 2:
+        x, y = (np.asarray(part) for part in images)
+        if y.shape != (len(x),):
+            raise ExportError(f"images=(x, y) needs one label per image; received x {x.shape}, y {y.shape}")
+        return LabelledImages(x, y.astype(np.int64))
+    x = np.asarray(images)
+    return LabelledImages(x, np.full(len(x), -1, np.int64))

@@ -9,6 +9,7 @@ import sys
 from cnnport.export.crosscheck import DEFAULT_RUNTIMES
 from cnnport.runtime import InputError, require
 
+from ..arguments import add_custom_objects_argument
 from ..command import Command, command
 
 
@@ -19,7 +20,12 @@ class Check(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("model", help="the .onnx (with its card)")
-        parser.add_argument("--keras", default=None, help="the .keras it came from (for the keras runtime)")
+        parser.add_argument(
+            "--keras",
+            default=None,
+            help="the .keras (or SavedModel folder) it came from (for the keras runtime)",
+        )
+        add_custom_objects_argument(parser)
         parser.add_argument("--data", default=None, help="images: folder of class subfolders or .npz (x, y)")
         parser.add_argument(
             "--runtimes",
@@ -54,7 +60,9 @@ class Check(Command):
             images, labels = data.x, data.y if data.labelled else None
         else:
             images, labels = random_images(card.input.shape, args.samples, 0), None
-        result = cross_check(args.model, card, images, labels, runtimes, args.keras)
+        result = cross_check(
+            args.model, card, images, labels, runtimes, args.keras, tuple(args.custom_objects)
+        )
         print(format_matrix(result))
         body = {
             "model": args.model,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cnnport.runtime import InputError, find_images, require
 
-from ..arguments import parse_size
+from ..arguments import add_custom_objects_argument, parse_size
 from ..command import Command, command
 
 
@@ -29,6 +29,7 @@ class Explain(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("source", help="a run directory or a .keras file")
+        add_custom_objects_argument(parser)
         parser.add_argument("images", nargs="+", help="image files and/or folders of images")
         parser.add_argument("--out", default="explain", help="folder for the PNG files and explain.html")
         parser.add_argument(
@@ -53,7 +54,7 @@ class Explain(Command):
             raise InputError(f"--maps must be at least 1; received {args.maps}")
         paths = list(find_images(args.images, recursive=False))
         require("tensorflow", extra="train", purpose="cnnport explain")
-        from cnnport.explain import explain_images
+        from cnnport.explain import explain_images, find_feature_map
         from cnnport.export import load_source
         from cnnport.export.heads import InputScaling
         from cnnport.runtime import preprocess
@@ -61,8 +62,15 @@ class Explain(Command):
         from ..arguments import parse_floats
 
         size = parse_size(args.input_size) if args.input_size else None
-        source = load_source(args.source, args.labels, input_size=size)
+        source = load_source(args.source, args.labels, input_size=size, custom_objects=args.custom_objects)
         card = source.card
+        if find_feature_map(source.model) is None:
+            raise InputError(
+                f"cannot explain {args.source!r}: Grad-CAM needs a convolutional feature map (N, h, w, C) "
+                "in the model's Keras graph before its output, and it has none (a subclassed Model or a "
+                "SavedModel is one opaque call; a transformer has no 4-D map); accepted: a functional or "
+                "Sequential CNN, custom layers included (--custom-objects)"
+            )
         class_index = None
         if args.class_label is not None:
             if args.class_label not in card.labels:

@@ -13,24 +13,28 @@ from cnnport.export.heads import HEAD_CHOICES  # numpy only: the parser stays li
 from cnnport.export.variants import VARIANTS
 from cnnport.runtime import FRAME_COLORS
 
-from ..arguments import parse_floats, parse_size, require_export_stack
+from ..arguments import add_custom_objects_argument, parse_floats, parse_size, require_export_stack
 from ..command import Command, command
 
 
 @command
 class Export(Command):
     name = "export"
-    help = "run directory or .keras -> .onnx with its card, graph checks and the parity gate"
+    help = "run directory, .keras or SavedModel -> .onnx with its card, graph checks and the parity gate"
     description = (
-        "Converts a Keras image classifier to ONNX (tf2onnx), checks the graph, compares it with "
+        "Converts a Keras image classifier (a run directory, a .keras file, or a TensorFlow SavedModel "
+        "folder as model.export(DIR) writes it) to ONNX (tf2onnx), checks the graph, compares it with "
         "Keras on held-out and random images, and writes MODEL.onnx plus MODEL.parity.json. "
         "Exit status 1 when the gate or a variant budget fails."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "source", help="a run directory (model.keras + card.json + data/) or a .keras file"
+            "source",
+            help="a run directory (model.keras + card.json + data/), a .keras file, or a TensorFlow "
+            "SavedModel folder (what model.export(DIR) writes; needs none of the model's Python code)",
         )
+        add_custom_objects_argument(parser)
         parser.add_argument(
             "-o", "--output", default=None, help="the .onnx to write (default: SOURCE/model.onnx)"
         )
@@ -119,7 +123,14 @@ class Export(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         require_export_stack("cnnport export")
-        from cnnport.export import ExportConfig, export_model, format_table, load_source, report_path
+        from cnnport.export import (
+            ExportConfig,
+            check_output,
+            export_model,
+            format_table,
+            load_source,
+            report_path,
+        )
         from cnnport.export.images import calibration_images, held_out_images
         from cnnport.runtime import card_path
 
@@ -140,13 +151,13 @@ class Export(Command):
             frames=tuple(dict.fromkeys(args.frames or ())),
         )
         size = parse_size(args.input_size) if args.input_size else None
-        source = load_source(args.source, args.labels, input_size=size)
+        default = Path(args.source) / "model.onnx" if Path(args.source).is_dir() else Path(args.source)
+        output = check_output(Path(args.output) if args.output else default.with_suffix(".onnx"))
+        source = load_source(args.source, args.labels, input_size=size, custom_objects=args.custom_objects)
         if args.data:
             source.test = held_out_images(args.data, source.card)
         if args.calibration:
             source.calibration = calibration_images(args.calibration, source.card)
-        default = Path(args.source) / "model.onnx" if Path(args.source).is_dir() else Path(args.source)
-        output = Path(args.output) if args.output else default.with_suffix(".onnx")
         result = export_model(source, output, config)
         output_spec = next(iter(result.cards.values())).output
         print(
