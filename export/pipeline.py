@@ -18,6 +18,7 @@ from cnnport.runtime.files import atomic_path, atomic_write_text
 from .cam import find_cam
 from .config import ExportConfig
 from .convert import convert
+from .deploy import Artifact, Deployed, deploy, ort_report_path
 from .errors import ExportError, GraphCheckError, ParityError, SourceModelError, VariantBudgetError
 from .graphcheck import check_graph, random_ops
 from .graphopt import optimize_graph
@@ -48,10 +49,15 @@ class ExportResult:
     reports: dict[str, dict[str, ParityReport]] = field(default_factory=dict)
     cards: dict[str, ModelCard] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # Deployment targets (--ort, --triton): what each wrote, in the order written.
+    deployed: list[Deployed] = field(default_factory=list)
 
 
 def report_path(onnx_path: Path) -> Path:
-    """Where the JSON parity report of ``model.onnx`` goes: ``model.parity.json``."""
+    """Where the JSON parity report of ``model.onnx`` goes: ``model.parity.json``
+    (``model.ort.parity.json`` for the ORT-format ``model.ort``)."""
+    if onnx_path.suffix == ".ort":
+        return ort_report_path(onnx_path)
     return onnx_path.with_suffix(".parity.json")
 
 
@@ -319,4 +325,37 @@ def export_model(source: SourceModel, output: str | Path, config: ExportConfig |
     fp32, runner = _fp32(source, output, config, data, result, plan)
     for kind in config.variants:
         _variant(kind, fp32, runner, source, output, config, data, result, plan)
+    if config.targets:
+        _deploy(result, data, config)
     return result
+
+
+# A 480x640 RGBA frame is 1.2 MB: a frame model's deployment gate uses this many.
+FRAME_GATE_IMAGES = 16
+
+
+def _artifacts(result: ExportResult, data: _GateData, config: ExportConfig) -> list[Artifact]:
+    """Every model written so far, with the inputs a deployment target's gate feeds it:
+    the export's own gate sets for tensor models, held-out images as 480x640 frames for
+    frame models (which Keras cannot take)."""
+    from .images import frames_from_images
+
+    artifacts = []
+    for kind, path in result.paths.items():
+        card = result.cards[kind]
+        if card.frame is None:
+            tolerance = config.tolerance if kind == "fp32" else None
+            artifacts.append(Artifact(kind, path, card, data.sets, data.keras, tolerance, data.threshold))
+            continue
+        name, (x, y) = next(iter(data.sets.items()))  # held-out images when there are any
+        frames = frames_from_images(x[:FRAME_GATE_IMAGES], card.input.color, card.frame.color, 480, 640)
+        sets = {f"{name} as 480x640 frames": (frames, None if y is None else y[:FRAME_GATE_IMAGES])}
+        artifacts.append(Artifact(kind, path, card, sets, None, None, data.threshold))
+    return artifacts
+
+
+def _deploy(result: ExportResult, data: _GateData, config: ExportConfig) -> None:
+    for done in deploy(_artifacts(result, data, config), config):
+        result.deployed.append(done)
+        if done.reports:  # a gated artifact (the .ort) is listed and printed like a variant
+            _record(result, done.kind, done.files[0], done.reports, done.card)
