@@ -8,24 +8,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
-from cnnport.export import ExportConfig, ExportError, ParityError, export_model, load_source
+from cnnport.export import ExportConfig, ExportError, ParityError
 from cnnport.export.deploy import Artifact, deploy
 from cnnport.export.parity import Outputs, ort_runner
 from cnnport.export.triton import triton_config, write_triton_model
 from cnnport.runtime import Engine, read_card
 
 TOL = 1e-5  # fp32 runtime vs fp32 runtime: the issue's target
-
-
-@pytest.fixture(scope="module")
-def deployed(run_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The tiny run exported once with int8, --ort and --triton: (ExportResult, output path)."""
-    output = tmp_path_factory.mktemp("deploy") / "tiny.onnx"
-    config = ExportConfig(variants=("int8",), targets=("ort", "triton"), parity_limit=64)
-    return export_model(load_source(run_dir), output, config), output
 
 
 def test_ort_files_for_every_variant_pass_their_gate(deployed):
@@ -142,22 +133,34 @@ def test_triton_schema_refuses_what_triton_would(deployed):
         parse_config(text.replace("TYPE_UINT8", "TYPE_BYTE8"))
 
 
-def test_triton_frame_model_has_free_height_and_width(deployed, tmp_path):
-    from cnnport.export.frame import frame_card, frame_model
-    from cnnport.runtime import METADATA_KEY
-
-    _, output = deployed
-    card = frame_card(read_card(output), "RGBA")
-    model = frame_model(onnx.load(output), card=read_card(output), color="RGBA")
-    del model.metadata_props[:]
-    onnx.helper.set_model_props(model, {METADATA_KEY: card.to_json()})
-    path = tmp_path / "tiny.frame-rgba.onnx"
-    onnx.save(model, path)
+def test_triton_frame_model_has_free_height_and_width(frame_rgba, tmp_path):
+    path, card = frame_rgba
     folder = write_triton_model(path, card, tmp_path / "repo", max_batch_size=4)
     assert folder.name == "tiny_frame-rgba"
     text = (folder / "config.pbtxt").read_text()
+    assert 'name: "frame"' in text
     assert "dims: [ -1, -1, 4 ]" in text
     assert "max_batch_size: 4" in text
+
+
+def test_a_frame_model_gets_its_ort_gated_on_camera_sized_frames(frame_rgba, digits, tmp_path):
+    """What export does with a frame model it wrote (the lead's --frame): the held-out images
+    become 480x640 RGBA frames for the .ort's gate against the frame .onnx."""
+    from cnnport.export.pipeline import ExportResult, _artifacts, _GateData
+
+    path, card = frame_rgba
+    result = ExportResult(paths={"fp32.frame-rgba": path}, cards={"fp32.frame-rgba": card})
+    data = _GateData({"held-out": (digits[2][:40], digits[3][:40])}, {})
+    [artifact] = _artifacts(result, data, ExportConfig())
+    [(name, (frames, labels))] = artifact.sets.items()
+    assert (labels == digits[3][:16]).all()
+    assert name == "held-out as 480x640 frames"
+    assert frames.shape == (16, 480, 640, 4)
+    assert artifact.keras is None
+    [done] = deploy([artifact], ExportConfig(targets=("ort",)))
+    assert done.files[0].name == "tiny.frame-rgba.ort"
+    assert done.reports["vs onnx all"].max_abs_diff < TOL
+    assert done.reports["vs onnx all"].accuracy_candidate > 0.8  # real digits, not noise
 
 
 def test_triton_config_needs_a_free_batch_axis(make_model):
