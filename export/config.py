@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cnnport.runtime import FRAME_COLORS
+
 from .deploy import DEPLOY_TARGETS
 from .errors import ExportError
 from .heads import HEAD_CHOICES, InputScaling
@@ -43,6 +45,8 @@ class ExportConfig:
         mean: per-channel (or one) mean subtracted after ``input_range``.
         std: per-channel (or one) standard deviation divided by after ``mean``.
         cam: add the ``class_maps`` output where the head allows it (see cam.py).
+        frames: channel orders (BGR, RGB, RGBA, BGRA, GRAY) to write a frame model for,
+            beside each model written: the decoded frame goes into the graph (frame.py).
         targets: deployment targets written from every gated model, by their registered
             names (deploy.DEPLOY_TARGETS: ort, triton).
         triton_repository: the Triton model repository to write into (None: ``triton/``
@@ -67,6 +71,7 @@ class ExportConfig:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     cam: bool = True
+    frames: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     triton_repository: str | None = None
     triton_max_batch_size: int = 32
@@ -104,6 +109,9 @@ class ExportConfig:
             len(self.input_range) != 2 or not self.input_range[0] < self.input_range[1]
         ):
             raise ExportError(f"--input-range must be LOW,HIGH with LOW < HIGH; received {self.input_range}")
+        unknown = [c for c in self.frames if c not in FRAME_COLORS]
+        if unknown:
+            raise ExportError(f"unknown frame color {unknown[0]!r}; accepted: {', '.join(FRAME_COLORS)}")
         if self.std is not None and any(v == 0 for v in self.std):
             raise ExportError(f"--std must not contain 0; received {list(self.std)}")
 
@@ -131,6 +139,7 @@ class ExportConfig:
         data = asdict(self)
         data["random_batches"] = list(self.random_batches)
         data["variants"] = list(self.variants)
+        data["frames"] = list(self.frames)
         data["targets"] = list(self.targets)
         data["budgets"] = {name: points for name, points in self.budgets}
         for name in ("input_range", "mean", "std"):

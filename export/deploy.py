@@ -27,7 +27,15 @@ from cnnport.runtime.files import atomic_write_text
 from .errors import ParityError
 from .parity import Outputs, ParityReport, compare, format_table, merge, ort_runner
 
-__all__ = ["DEPLOY_TARGETS", "Artifact", "DeploySpec", "Deployed", "deploy"]
+__all__ = [
+    "DEPLOY_TARGETS",
+    "Artifact",
+    "DeploySpec",
+    "Deployed",
+    "deploy",
+    "gated_artifacts",
+    "ort_report_path",
+]
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,7 @@ def _write_ort(artifact: Artifact, config: Any) -> Deployed:
             f"the ORT-format model of {artifact.path.name} failed its gate: {'; '.join(failures)}; {kept}\n"
             f"{format_table(reports)}"
         )
-    return Deployed(f"{artifact.kind}.ort", files, artifact.card, reports)
+    return Deployed(f"{artifact.kind} ort", files, artifact.card, reports)
 
 
 def _write_triton(artifact: Artifact, config: Any) -> Deployed:
@@ -158,7 +166,7 @@ def _write_triton(artifact: Artifact, config: Any) -> Deployed:
         Path(config.triton_repository) if config.triton_repository else artifact.path.parent / "triton"
     )
     folder = write_triton_model(artifact.path, artifact.card, repository, config.triton_max_batch_size)
-    return Deployed(f"{artifact.kind}.triton", [folder], artifact.card)
+    return Deployed(f"{artifact.kind} triton", [folder], artifact.card)
 
 
 for _spec in (
@@ -177,6 +185,38 @@ for _spec in (
     ),
 ):
     DEPLOY_TARGETS.add(_spec.name, _spec)
+
+
+# A 480x640 RGBA frame is 1.2 MB: a frame model's deployment gate uses this many.
+DEPLOY_FRAME_IMAGES = 16
+
+
+def gated_artifacts(
+    paths: dict[str, Path],
+    cards: dict[str, ModelCard],
+    sets: dict[str, tuple[np.ndarray, np.ndarray | None]],
+    keras: dict[str, Outputs],
+    threshold: float | None,
+    config: Any,
+) -> list[Artifact]:
+    """Every model an export wrote, with the inputs a target's gate feeds it: the export's
+    own gate sets (and Keras' outputs on them) for tensor models; for frame models, which
+    Keras cannot take, the first set's images (held-out ones when there are any) as
+    480x640 frames in the frame model's channel order."""
+    from .images import frames_from_images
+
+    artifacts = []
+    for kind, path in paths.items():
+        card = cards[kind]
+        if card.frame is None:
+            tolerance = config.tolerance if kind == "fp32" else None
+            artifacts.append(Artifact(kind, path, card, sets, keras, tolerance, threshold))
+            continue
+        name, (x, y) = next(iter(sets.items()))
+        frames = frames_from_images(x[:DEPLOY_FRAME_IMAGES], card.input.color, card.frame.color, 480, 640)
+        frame_sets = {f"{name} as 480x640 frames": (frames, None if y is None else y[:DEPLOY_FRAME_IMAGES])}
+        artifacts.append(Artifact(kind, path, card, frame_sets, None, None, threshold))
+    return artifacts
 
 
 def deploy(artifacts: list[Artifact], config: Any) -> list[Deployed]:

@@ -35,7 +35,7 @@ from cnnport.runtime import FRAME_COLORS, FrameSpec, ModelCard
 
 from .errors import ExportError
 
-__all__ = ["FRAME_INTERPOLATIONS", "frame_card", "frame_model", "frame_path"]
+__all__ = ["FRAME_INTERPOLATIONS", "frame_card", "frame_model", "frame_path", "preprocessing_model"]
 
 FRAME_INTERPOLATIONS = ("nearest", "linear", "area")
 # OpenCV's BGR2GRAY for 8-bit images: (B*1868 + G*9617 + R*4899 + 2**13) >> 14.
@@ -268,6 +268,27 @@ def _preprocessing(card: ModelCard, color: str) -> _Builder:
 
     b.nodes.append(helper.make_node("Cast", [x], [out], name="frame/to_input", to=cast_to))
     return b
+
+
+def preprocessing_model(card: ModelCard, color: str, opset: int = 17) -> Any:
+    """The preprocessing subgraph alone, ``frame`` in and the classifier's input tensor out:
+    what the parity gate and the tests compare with :func:`cnnport.runtime.preprocess`."""
+    from onnx import TensorProto, helper
+
+    _check(card, color)
+    b = _preprocessing(card, color)
+    channels = FrameSpec(color=color).channels
+    dtype = TensorProto.UINT8 if card.input.dtype == "uint8" else TensorProto.FLOAT
+    graph = helper.make_graph(
+        b.nodes,
+        "cnnport-frame-preprocessing",
+        [helper.make_tensor_value_info("frame", TensorProto.UINT8, ["batch", "height", "width", channels])],
+        [helper.make_tensor_value_info(card.input.name, dtype, ["batch", *card.input.shape])],
+        b.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
 
 
 def frame_model(model: Any, card: ModelCard, color: str) -> Any:

@@ -12,14 +12,24 @@ from typing import Any
 
 import numpy as np
 
-from cnnport.runtime import METADATA_KEY, SCHEMA_VERSION, ModelCard, OutputSpec, Provenance, Variant
+from cnnport.runtime import (
+    METADATA_KEY,
+    SCHEMA_VERSION,
+    ModelCard,
+    OutputSpec,
+    Provenance,
+    Variant,
+    card_path,
+)
 from cnnport.runtime.files import atomic_path, atomic_write_text
 
 from .cam import find_cam
 from .config import ExportConfig
 from .convert import convert
-from .deploy import Artifact, Deployed, deploy, ort_report_path
+from .deploy import Deployed, deploy, gated_artifacts, ort_report_path
 from .errors import ExportError, GraphCheckError, ParityError, SourceModelError, VariantBudgetError
+from .frame import frame_card, frame_model, frame_path
+from .framegate import gate_frame_model
 from .graphcheck import check_graph, random_ops
 from .graphopt import optimize_graph
 from .heads import Head, InputScaling, check_head, find_head, resolve_head, starts_with_scaling
@@ -39,6 +49,8 @@ from .variants import VARIANTS, require_calibration
 __all__ = ["ExportResult", "export_model", "report_path"]
 
 logger = logging.getLogger(__name__)
+# Held-out images the frame gate turns into camera frames (three sizes each).
+FRAME_GATE_IMAGES = 64
 
 
 @dataclass
@@ -209,6 +221,8 @@ def _write(model: Any, card: ModelCard, reports: dict, config: ExportConfig, pat
     onnx.helper.set_model_props(model, {METADATA_KEY: card.to_json()})
     with atomic_path(path) as tmp:
         onnx.save(model, tmp)
+    # For runtimes whose API does not expose ONNX metadata (onnxruntime-web, -node, mobile).
+    atomic_write_text(card_path(path), card.to_json(indent=2) + "\n")
     body = {
         "model": str(path),
         "variant": card.variant.kind,
@@ -261,6 +275,7 @@ def _fp32(
         raise ParityError(
             _failure("the parity gate failed (Keras vs onnxruntime CPU)", reports, output, config)
         )
+    _frames(model, runner, card, output, config, data, result, "fp32")
     return model, runner
 
 
@@ -296,6 +311,29 @@ def _variant(
         _write(model, card, reports, config, path)
     if not reports["all"].passed:
         raise VariantBudgetError(_failure(f"the {kind} variant is over its budget", reports, path, config))
+    _frames(model, runner, card, path, config, data, result, kind)
+
+
+def _frames(model: Any, runner: Any, card: ModelCard, path: Path, config, data, result, kind: str) -> None:
+    """The frame models of one written model (``--frame``), each gated against it."""
+    x, y = data.sets.get("held-out") or next(iter(data.sets.values()))
+    x, y = x[:FRAME_GATE_IMAGES], None if y is None else y[:FRAME_GATE_IMAGES]
+    for color in config.frames:
+        framed = frame_model(model, card, color)
+        gate = gate_frame_model(
+            runner, framed.SerializeToString(), card, color, x, y, threshold=data.threshold
+        )
+        logger.info("%s frame model: %s", color, gate.describe())
+        reports = {**gate.reports}
+        parity = {**card.parity, f"onnxruntime-cpu-frame-{color.lower()}": reports["all"].to_result()}
+        target = frame_path(path, color)
+        _record(
+            result, f"{kind} frame {color}", target, reports, replace(frame_card(card, color), parity=parity)
+        )
+        if reports["all"].passed or config.keep_failed:
+            _write(framed, result.cards[f"{kind} frame {color}"], reports, config, target)
+        if not reports["all"].passed:
+            raise ParityError(_failure(f"the {color} frame model failed its gate", reports, target, config))
 
 
 def _accuracy_drop(versus_keras: ParityReport, versus_fp32: ParityReport) -> tuple[float, str]:
@@ -330,32 +368,9 @@ def export_model(source: SourceModel, output: str | Path, config: ExportConfig |
     return result
 
 
-# A 480x640 RGBA frame is 1.2 MB: a frame model's deployment gate uses this many.
-FRAME_GATE_IMAGES = 16
-
-
-def _artifacts(result: ExportResult, data: _GateData, config: ExportConfig) -> list[Artifact]:
-    """Every model written so far, with the inputs a deployment target's gate feeds it:
-    the export's own gate sets for tensor models, held-out images as 480x640 frames for
-    frame models (which Keras cannot take)."""
-    from .images import frames_from_images
-
-    artifacts = []
-    for kind, path in result.paths.items():
-        card = result.cards[kind]
-        if card.frame is None:
-            tolerance = config.tolerance if kind == "fp32" else None
-            artifacts.append(Artifact(kind, path, card, data.sets, data.keras, tolerance, data.threshold))
-            continue
-        name, (x, y) = next(iter(data.sets.items()))  # held-out images when there are any
-        frames = frames_from_images(x[:FRAME_GATE_IMAGES], card.input.color, card.frame.color, 480, 640)
-        sets = {f"{name} as 480x640 frames": (frames, None if y is None else y[:FRAME_GATE_IMAGES])}
-        artifacts.append(Artifact(kind, path, card, sets, None, None, data.threshold))
-    return artifacts
-
-
 def _deploy(result: ExportResult, data: _GateData, config: ExportConfig) -> None:
-    for done in deploy(_artifacts(result, data, config), config):
+    artifacts = gated_artifacts(result.paths, result.cards, data.sets, data.keras, data.threshold, config)
+    for done in deploy(artifacts, config):
         result.deployed.append(done)
         if done.reports:  # a gated artifact (the .ort) is listed and printed like a variant
             _record(result, done.kind, done.files[0], done.reports, done.card)

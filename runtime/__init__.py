@@ -39,7 +39,7 @@ from .errors import (
     UnsupportedError,
 )
 from .extras import require
-from .modelfile import read_card
+from .modelfile import card_path, read_card
 from .preprocess import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, decode_image, find_images, preprocess
 from .providers import PROVIDERS, available_providers, resolve_providers
 from .registry import Registry
@@ -80,6 +80,7 @@ __all__ = [
     "Variant",
     "__version__",
     "available_providers",
+    "card_path",
     "decode_image",
     "find_images",
     "preprocess",

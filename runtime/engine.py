@@ -23,9 +23,9 @@ from .card import METADATA_KEY, InputSpec, ModelCard, OutputSpec
 from .errors import InputError, ModelMismatchError
 from .heatmap import CAM_HEADS, heatmap_for
 from .modelfile import open_session
-from .preprocess import ImageLike, decode_all, preprocess
+from .preprocess import ImageLike, decode_all, preprocess, to_frame_color
 from .providers import CPU, resolve_providers, verify_providers
-from .tensors import check_tensor
+from .tensors import check_frames, check_tensor
 
 __all__ = ["Candidate", "Engine", "Prediction"]
 
@@ -132,7 +132,8 @@ class Engine:
         self._session = open_session(self.path, choice.providers, threads, spinning)
         self.providers: tuple[str, ...] = tuple(verify_providers(choice, self._session.get_providers()))
         self.card = _card_for(self._session, self.path, labels, input_size, color)
-        self._input_name = self.card.input.name
+        self.frame = self.card.frame  # a frame model takes decoded frames of any size
+        self._input_name = self.card.graph_input
         self._output_name = self.card.output.name
         graph_outputs = {o.name for o in self._session.get_outputs()}
         maps = self.card.output.class_maps
@@ -144,7 +145,12 @@ class Engine:
         on_gpu = self.providers[0] != CPU
         self.io_binding = on_gpu if io_binding is None else io_binding
         if warmup:
-            self.run(np.zeros((1, *self.card.input.shape), self.card.input.dtype))
+            shape = (
+                self.card.input.shape
+                if self.frame is None
+                else (*self.card.input.shape[:2], self.frame.channels)
+            )
+            self.run(np.zeros((1, *shape), self.card.input.dtype if self.frame is None else np.uint8))
         self.load_seconds = time.perf_counter() - started
 
     @property
@@ -159,8 +165,16 @@ class Engine:
         return f"Engine({str(self.path)!r}, providers={list(self.providers)}, classes={len(self.labels)})"
 
     def preprocess(self, images: ImageLike | Sequence[ImageLike], *, color: str = "BGR") -> np.ndarray:
-        """The model input for ``images``, made as the card says (see :func:`preprocess`)."""
+        """The classifier's input tensor for ``images``, made as the card says (see
+        :func:`preprocess`). A frame model makes the same tensor inside its graph."""
         return preprocess(images, self.card.input, self.card.resize, color=color)
+
+    def frames(self, images: ImageLike | Sequence[ImageLike], *, color: str = "BGR") -> list[np.ndarray]:
+        """What a frame model is fed: each image decoded, as uint8 (H, W, C) in the model's
+        frame channel order (see :func:`to_frame_color`)."""
+        if self.frame is None:
+            raise InputError(f"{str(self.path)!r} is a tensor model; frames() is for frame models")
+        return [to_frame_color(image, self.frame.color, color) for image in decode_all(images, color)]
 
     def predict(
         self,
@@ -197,6 +211,10 @@ class Engine:
             return [p for chunk in chunks for p in self.predict(list(chunk), **options)]
         if heatmap:
             predictions = self._predict_with_heatmaps(images, top_k, color, threshold)
+        elif self.frame is not None:
+            threshold = self._checked_options(top_k, threshold)
+            scores = [self.run(group) for group in _same_size(self.frames(images, color=color))]
+            predictions = [self._prediction(row, top_k, threshold) for row in np.concatenate(scores)]
         else:
             batch = self.preprocess(images, color=color)
             predictions = self.predict_tensor(batch, top_k=top_k, threshold=threshold)
@@ -226,7 +244,7 @@ class Engine:
         The tensor must be (N, H, W, C) as the card says. Another dtype is cast when
         the cast loses nothing, else refused; NaN and Inf are refused.
         """
-        tensor = check_tensor(tensor, self.card.input)
+        tensor = self._checked(tensor)
         chunk = self._batch_dim or self.max_batch
         if len(tensor) <= chunk:
             return self._run(tensor)
@@ -254,7 +272,7 @@ class Engine:
             InputError: the model has no ``class_maps`` output.
         """
         self.require_class_maps()
-        tensor = check_tensor(tensor, self.card.input)
+        tensor = self._checked(tensor)
         probabilities, maps = [], []
         for start in range(0, len(tensor), self.max_batch):
             chunk = tensor[start : start + self.max_batch]
@@ -264,10 +282,20 @@ class Engine:
             maps.append(out[1].astype(np.float32, copy=False))
         return np.concatenate(probabilities), np.concatenate(maps)
 
+    def _checked(self, tensor: np.ndarray) -> np.ndarray:
+        if self.frame is None:
+            return check_tensor(tensor, self.card.input)
+        return check_frames(tensor, self.frame)
+
     def _predict_with_heatmaps(self, images, top_k: int, color: str, threshold: float | None) -> list:
         threshold = self._checked_options(top_k, threshold)
-        frames = decode_all(images)
-        probabilities, maps = self.run_with_maps(self.preprocess(frames, color=color))
+        frames = decode_all(images, color)
+        if self.frame is None:
+            probabilities, maps = self.run_with_maps(self.preprocess(frames, color=color))
+        else:
+            frames = self.frames(frames, color=color)
+            parts = [self.run_with_maps(group) for group in _same_size(frames)]
+            probabilities, maps = (np.concatenate(p) for p in zip(*parts, strict=True))
         predictions = []
         for frame, scores, class_maps in zip(frames, probabilities, maps, strict=True):
             prediction = self._prediction(scores, top_k, threshold)
@@ -304,6 +332,18 @@ class Engine:
         else:
             present = top[:1]
         return Prediction(top[0].label, top[0].index, top[0].score, top, scores, present)
+
+
+def _same_size(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Consecutive frames of one size stacked into a batch (a frame model's batch holds
+    frames of one size), in order."""
+    groups: list[list[np.ndarray]] = []
+    for frame in frames:
+        if groups and groups[-1][0].shape == frame.shape:
+            groups[-1].append(frame)
+        else:
+            groups.append([frame])
+    return [np.stack(group) for group in groups]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -383,10 +423,31 @@ def _card_from_graph(
     return ModelCard(labels=tuple(labels), input=spec, output=OutputSpec(name=graph_output.name))
 
 
+def _check_frame_input(inputs: dict, card: ModelCard) -> list:
+    """A frame model's graph input: uint8 (N, H, W, C) with C as the frame color says."""
+    frame = card.frame
+    if frame.name not in inputs:
+        raise ModelMismatchError(
+            f"the card names frame input {frame.name!r} but the graph has {sorted(inputs)}"
+        )
+    graph_input = inputs[frame.name]
+    shape = graph_input.shape
+    if graph_input.type != "tensor(uint8)" or len(shape) != 4 or shape[3] not in (frame.channels, None):
+        raise ModelMismatchError(
+            f"the card says frames (N, H, W, {frame.channels}) uint8 in {frame.color} order but the graph's "
+            f"{frame.name!r} is {shape} {graph_input.type}"
+        )
+    return shape
+
+
 def _check_graph(session: ort.InferenceSession, card: ModelCard) -> int | None:
     """Checks the graph against the card; returns the batch size if the graph fixes it."""
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = {o.name: o for o in session.get_outputs()}
+    if card.frame is not None:
+        shape = _check_frame_input(inputs, card)
+        _check_outputs(outputs, card)
+        return shape[0] if isinstance(shape[0], int) else None
     spec = card.input
     if spec.name not in inputs:
         raise ModelMismatchError(f"the card names input {spec.name!r} but the graph has {sorted(inputs)}")
@@ -402,6 +463,11 @@ def _check_graph(session: ort.InferenceSession, card: ModelCard) -> int | None:
             f"the card says input (N, {spec.height}, {spec.width}, {spec.channels}) but the graph's "
             f"{spec.name!r} is {shape}"
         )
+    _check_outputs(outputs, card)
+    return shape[0] if isinstance(shape[0], int) else None
+
+
+def _check_outputs(outputs: dict, card: ModelCard) -> None:
     if card.output.name not in outputs:
         raise ModelMismatchError(
             f"the card names output {card.output.name!r} but the graph has {sorted(outputs)}"
@@ -411,4 +477,3 @@ def _check_graph(session: ort.InferenceSession, card: ModelCard) -> int | None:
         raise ModelMismatchError(
             f"the card lists {card.num_classes} labels but output {card.output.name!r} has {classes} classes"
         )
-    return shape[0] if isinstance(shape[0], int) else None

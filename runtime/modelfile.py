@@ -33,6 +33,7 @@ from .errors import ModelLoadError
 
 __all__ = [
     "ExternalData",
+    "card_path",
     "check_external_data",
     "external_data",
     "is_ort_format",
@@ -142,6 +143,14 @@ def _load_error_message(path: Path, exc: Exception) -> str:
             f"re-export with opset {_DEFAULT_OPSET} (cnnport export --opset {_DEFAULT_OPSET}) or upgrade onnxruntime"
         )
     return f"cannot load {str(path)!r} with onnxruntime {ort.__version__}: {reason}"
+
+
+def card_path(model: str | os.PathLike) -> Path:
+    """Where the card of ``model`` is written beside it, for runtimes that cannot read ONNX
+    metadata: ``digits.frame-rgba.onnx`` (or ``.ort``) -> ``digits.frame-rgba.card.json``."""
+    model = Path(model)
+    stem = model.name[: -len(model.suffix)] if model.suffix in (".onnx", ".ort") else model.name
+    return model.with_name(f"{stem}.card.json")
 
 
 def read_card(path: str | os.PathLike) -> ModelCard | None:

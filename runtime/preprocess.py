@@ -40,6 +40,7 @@ __all__ = [
     "decode_image",
     "find_images",
     "preprocess",
+    "to_frame_color",
     "to_input_color",
 ]
 
@@ -202,13 +203,54 @@ def to_input_color(image: np.ndarray, target: str, source: str = "BGR") -> np.nd
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if source == "BGR" else np.ascontiguousarray(image)
 
 
-def decode_all(images: ImageLike | Sequence[ImageLike]) -> list[np.ndarray]:
+def to_frame_color(image: np.ndarray, target: str, source: str = "BGR") -> np.ndarray:
+    """An image array (as :func:`preprocess` accepts it) in a frame model's channel order.
+
+    ``source`` is the order of three- and four-channel arrays ("BGR" or "RGB", alpha
+    last); gray arrays are detected by their single channel. Only channels are moved:
+    a missing alpha is opaque, gray is replicated, color becomes gray by OpenCV's
+    weights, and 16-bit images become 8-bit, so the graph sees what preprocess sees.
+    """
+    if source not in SOURCE_COLORS:
+        raise InputError(f"color must be one of {', '.join(SOURCE_COLORS)}; received {source!r}")
+    if image.size == 0:
+        raise InputError(f"image is empty (shape {image.shape})")
+    image = _to_uint8(_as_hwc(image, "image"), "image")
+    channels = image.shape[2]
+    have = "GRAY" if channels == 1 else source + ("A" if channels == 4 else "")
+    if have == target:
+        return np.ascontiguousarray(image)
+    if target == "GRAY":
+        return to_input_color(image, "GRAY", source)  # alpha composited first, as preprocess does
+    if len(have) == 4 and len(target) == 3:  # alpha composited over white, as preprocess does
+        image, have = to_input_color(image, "RGB", source), "RGB"
+    if have == "GRAY":
+        image, have = np.repeat(image, 3, axis=2), source
+    order = [have.index(c) for c in target[:3]]
+    out = image[:, :, order]
+    if len(target) == 4:
+        alpha = image[:, :, 3:] if len(have) == 4 else np.full((*image.shape[:2], 1), 255, np.uint8)
+        out = np.concatenate([out, alpha], axis=2)
+    return np.ascontiguousarray(out)
+
+
+def decode_all(images: ImageLike | Sequence[ImageLike], color: str = "BGR") -> list[np.ndarray]:
     """One image or a batch as a list of arrays, files decoded: for callers that need each
-    image's own size (heatmaps) before :func:`preprocess` resizes it."""
+    image's own size (heatmaps, frame models) before :func:`preprocess` resizes it.
+
+    With ``color="RGB"`` (the order of the array inputs), decoded files are turned to RGB
+    too, so every array of the list is in ``color`` order."""
     if isinstance(images, np.ndarray) and images.ndim == 4:
         return list(images)
     batch = images if isinstance(images, list | tuple) else [images]
-    return [decode_image(i) if isinstance(i, str | os.PathLike) else np.asarray(i) for i in batch]
+    return [_decoded(i, color) if isinstance(i, str | os.PathLike) else np.asarray(i) for i in batch]
+
+
+def _decoded(path: str | os.PathLike, color: str) -> np.ndarray:
+    image = decode_image(path)
+    if color == "BGR" or image.ndim == 2 or image.shape[2] == 1:
+        return image
+    return image[:, :, [2, 1, 0, 3][: image.shape[2]]]
 
 
 def crop_window(height: int, width: int, spec: InputSpec, resize: ResizeSpec) -> tuple[int, int, int, int]:

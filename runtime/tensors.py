@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .card import InputSpec
+from .card import FrameSpec, InputSpec
 from .errors import InputError
 
-__all__ = ["check_tensor"]
+__all__ = ["check_frames", "check_tensor"]
 
 _LIMITS = {"uint8": (0, 255)}
 
@@ -109,3 +109,22 @@ def _cast(tensor: np.ndarray, spec: InputSpec) -> np.ndarray:
             f"numbers for uint8); received values in [{tensor.min()}, {tensor.max()}]"
         )
     return cast
+
+
+def check_frames(frames: object, spec: FrameSpec) -> np.ndarray:
+    """Returns ``frames`` as a C-contiguous uint8 (N, H, W, C) array for a frame model.
+
+    Raises:
+        InputError: naming what was received and what is accepted.
+    """
+    want = f"(N, H, W, {spec.channels}) uint8 frames in {spec.color} order"
+    if not isinstance(frames, np.ndarray):
+        raise InputError(f"a frame model takes a numpy array of {want}; received a {type(frames).__name__}")
+    if frames.ndim != 4 or frames.shape[3] != spec.channels or 0 in frames.shape:
+        raise InputError(f"a frame model takes {want}; received shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise InputError(
+            f"a frame model takes {want}; received dtype {frames.dtype} "
+            "(Engine.predict converts 16-bit images and other channel orders)"
+        )
+    return np.ascontiguousarray(frames)

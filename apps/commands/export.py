@@ -12,6 +12,7 @@ from pathlib import Path
 from cnnport.export.deploy import DEPLOY_TARGETS  # numpy only: the parser stays light
 from cnnport.export.heads import HEAD_CHOICES
 from cnnport.export.variants import VARIANTS
+from cnnport.runtime import FRAME_COLORS
 
 from ..arguments import parse_floats, parse_size, require_export_stack
 from ..command import Command, command
@@ -79,6 +80,17 @@ class Export(Command):
             help="max_batch_size of the Triton config: the largest batch its dynamic batcher forms",
         )
         parser.add_argument(
+            "--frame",
+            dest="frames",
+            action="append",
+            type=str.upper,
+            choices=FRAME_COLORS,
+            metavar="COLOR",
+            help="also write MODEL.frame-COLOR.onnx, which takes the decoded camera frame itself (uint8, "
+            "any size) in this channel order and does the card's color conversion, crop and resize in "
+            f"the graph: {', '.join(FRAME_COLORS)} (a browser canvas gives RGBA, OpenCV BGR); repeatable",
+        )
+        parser.add_argument(
             "--keep-failed", action="store_true", help="write the .onnx even when the gate fails"
         )
         parser.add_argument(
@@ -128,6 +140,7 @@ class Export(Command):
         require_export_stack("cnnport export")
         from cnnport.export import ExportConfig, export_model, format_table, load_source, report_path
         from cnnport.export.images import calibration_images, held_out_images
+        from cnnport.runtime import card_path
 
         config = ExportConfig(
             opset=args.opset,
@@ -143,6 +156,7 @@ class Export(Command):
             mean=parse_floats(args.mean, "--mean"),
             std=parse_floats(args.std, "--std"),
             cam=args.cam,
+            frames=tuple(dict.fromkeys(args.frames or ())),
             targets=tuple(dict.fromkeys(args.targets or ())),
             triton_repository=args.triton_repository,
             triton_max_batch_size=args.triton_max_batch,
@@ -162,7 +176,7 @@ class Export(Command):
             + (f" — {output_spec.class_maps_note}" if output_spec.class_maps_note else "")
         )
         for kind, path in result.paths.items():
-            print(f"{kind}: {path}  (report: {report_path(path)})")
+            print(f"{kind}: {path}  (report: {report_path(path)}, card: {card_path(path)})")
             print(format_table(result.reports[kind]))
         for done in result.deployed:
             if not done.reports:

@@ -70,21 +70,21 @@ class Predict(Command):
     @staticmethod
     def _classify(engine: Engine, paths: list[Path], top_k: int, threshold: float | None = None):
         """Pairs of (path, Prediction) or (path, error text) for one batch."""
-        tensors, ok = [], []
+        from cnnport.runtime.preprocess import decode_image
+
+        images, ok = [], []
         results: dict[Path, object] = {}
         for path in paths:
             try:
-                tensors.append(engine.preprocess(path)[0])
+                images.append(decode_image(path))
                 ok.append(path)
             except ImageDecodeError as exc:
                 results[path] = str(exc)
         if ok:
-            import numpy as np
-
-            for path, prediction in zip(
-                ok, engine.predict_tensor(np.stack(tensors), top_k=top_k, threshold=threshold), strict=True
-            ):
-                results[path] = prediction
+            # A list, so a frame model gets each frame as it is and a tensor model the
+            # shared preprocessing: Engine.predict picks.
+            predictions = engine.predict(images, top_k=top_k, threshold=threshold)
+            results.update(zip(ok, predictions, strict=True))
         return [(path, results[path]) for path in paths]
 
 

@@ -118,7 +118,11 @@ def exported(run_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def deployed(run_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The tiny run exported once with int8, --ort and --triton: (ExportResult, output path)."""
+    """The tiny run exported once with int8, --ort and --triton: (ExportResult, output path).
+
+    No --frame here: the frame gate (three frame sizes per model) would triple the time;
+    ``frame_rgba`` makes the frame model directly, and test_deploy's slow test runs it all.
+    """
     from cnnport.export import ExportConfig, export_model, load_source
 
     output = tmp_path_factory.mktemp("deploy") / "tiny.onnx"

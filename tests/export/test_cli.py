@@ -60,9 +60,9 @@ def test_export_command_writes_the_deployment_targets(run_dir, tmp_path, capsys)
     args = ["export", str(run_dir), "-o", str(output), "--parity-limit", "32", "--ort", "--triton"]
     assert main([*args, "--triton-repository", str(repository), "--triton-max-batch", "8"]) == 0
     out = capsys.readouterr().out
-    assert f"fp32.ort: {tmp_path / 'cli.ort'}  (report: {tmp_path / 'cli.ort.parity.json'})" in out
+    assert f"fp32 ort: {tmp_path / 'cli.ort'}  (report: {tmp_path / 'cli.ort.parity.json'}, card: " in out
     assert "vs onnx all" in out
-    assert f"fp32.triton: {repository / 'cli'}" in out
+    assert f"fp32 triton: {repository / 'cli'}" in out
     assert (tmp_path / "cli.required_operators.config").is_file()
     assert "max_batch_size: 8" in (repository / "cli" / "config.pbtxt").read_text()
     assert json.loads((tmp_path / "cli.parity.json").read_text())["config"]["targets"] == ["ort", "triton"]

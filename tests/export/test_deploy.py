@@ -23,14 +23,14 @@ def test_ort_files_for_every_variant_pass_their_gate(deployed):
     result, output = deployed
     for kind, stem in (("fp32", "tiny"), ("int8", "tiny.int8")):
         ort_file = output.with_name(f"{stem}.ort")
-        assert result.paths[f"{kind}.ort"] == ort_file
+        assert result.paths[f"{kind} ort"] == ort_file
         assert ort_file.read_bytes()[4:8] == b"ORTM"  # the flatbuffer's file identifier
         report = json.loads(output.with_name(f"{stem}.ort.parity.json").read_text())
         assert report["passed"] is True
-        versus_onnx = result.reports[f"{kind}.ort"]["vs onnx all"]
+        versus_onnx = result.reports[f"{kind} ort"]["vs onnx all"]
         assert versus_onnx.max_abs_diff < TOL
         assert versus_onnx.top1_agreement == 1.0
-    keras = result.reports["fp32.ort"]["all"]
+    keras = result.reports["fp32 ort"]["all"]
     assert keras.tolerance == 1e-4  # the fp32 .ort is gated against Keras as the .onnx is
     assert keras.max_abs_diff < TOL
     assert keras.top1_agreement == 1.0
@@ -146,12 +146,12 @@ def test_triton_frame_model_has_free_height_and_width(frame_rgba, tmp_path):
 def test_a_frame_model_gets_its_ort_gated_on_camera_sized_frames(frame_rgba, digits, tmp_path):
     """What export does with a frame model it wrote (the lead's --frame): the held-out images
     become 480x640 RGBA frames for the .ort's gate against the frame .onnx."""
-    from cnnport.export.pipeline import ExportResult, _artifacts, _GateData
+    from cnnport.export.deploy import gated_artifacts
 
     path, card = frame_rgba
-    result = ExportResult(paths={"fp32.frame-rgba": path}, cards={"fp32.frame-rgba": card})
-    data = _GateData({"held-out": (digits[2][:40], digits[3][:40])}, {})
-    [artifact] = _artifacts(result, data, ExportConfig())
+    sets = {"held-out": (digits[2][:40], digits[3][:40])}
+    kind = "fp32 frame RGBA"
+    [artifact] = gated_artifacts({kind: path}, {kind: card}, sets, {}, None, ExportConfig())
     [(name, (frames, labels))] = artifact.sets.items()
     assert (labels == digits[3][:16]).all()
     assert name == "held-out as 480x640 frames"
@@ -161,6 +161,20 @@ def test_a_frame_model_gets_its_ort_gated_on_camera_sized_frames(frame_rgba, dig
     assert done.files[0].name == "tiny.frame-rgba.ort"
     assert done.reports["vs onnx all"].max_abs_diff < TOL
     assert done.reports["vs onnx all"].accuracy_candidate > 0.8  # real digits, not noise
+
+
+@pytest.mark.slow
+def test_export_frame_and_ort_write_the_frame_model_s_ort(run_dir, tmp_path):
+    """`cnnport export --frame RGBA --ort` end to end (slow: the frame gate runs three frame sizes)."""
+    from cnnport.export import export_model, load_source
+
+    output = tmp_path / "tiny.onnx"
+    config = ExportConfig(frames=("RGBA",), targets=("ort",), parity_limit=32)
+    result = export_model(load_source(run_dir), output, config)
+    assert result.paths["fp32 frame RGBA ort"] == tmp_path / "tiny.frame-rgba.ort"
+    assert result.reports["fp32 frame RGBA ort"]["vs onnx all"].max_abs_diff < TOL
+    assert read_card(tmp_path / "tiny.frame-rgba.ort").frame.color == "RGBA"
+    assert (tmp_path / "tiny.frame-rgba.required_operators.config").is_file()
 
 
 def test_triton_config_needs_a_free_batch_axis(make_model):

@@ -1,0 +1,140 @@
+"""The frame model's gate: the same frames through Python's preprocessing and through the graph.
+
+Two checks, on frames made from the held-out images at the sizes cameras deliver
+(640x480, 480x640 portrait, 320x240): the graph's preprocessing gives the tensor that
+:func:`cnnport.runtime.preprocess` gives, at most one gray level apart (how many values
+differ is reported); and the frame model's probabilities match the tensor model's on the
+tensor Python made, top-1 identical. The first proves the skew rule holds outside Python;
+the second that the frame model is the same classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from cnnport.runtime import ModelCard, preprocess
+
+from .frame import preprocessing_model
+from .parity import ParityReport, compare, merge, ort_runner
+
+__all__ = ["FRAME_SIZES", "FrameGate", "camera_frames", "gate_frame_model", "to_color"]
+
+# (height, width) of the gate's frames: landscape, portrait, small.
+FRAME_SIZES = ((480, 640), (640, 480), (240, 320))
+# Python's OpenCV resize works in fixed point, the graph in float: one level apart at most.
+MAX_LEVELS = 1
+# A level's difference on a few percent of the pixels moves a probability by far less
+# than this; a wrong crop, filter or channel order moves it by far more.
+FRAME_TOLERANCE = 1e-2
+_TO_BGR = {"RGB": cv2.COLOR_RGB2BGR, "GRAY": cv2.COLOR_GRAY2BGR}
+
+
+@dataclass
+class FrameGate:
+    """What the frame gate measured: pixel agreement and the probability reports per size."""
+
+    max_levels: int
+    differing: int
+    values: int
+    reports: dict[str, ParityReport]
+
+    @property
+    def passed(self) -> bool:
+        return self.max_levels <= MAX_LEVELS and self.reports["all"].passed
+
+    def describe(self) -> str:
+        share = self.differing / max(self.values, 1)
+        return (
+            f"input tensor: max {self.max_levels} gray level(s) from Python's preprocessing, "
+            f"{self.differing:,} of {self.values:,} values differ ({share:.2%})"
+        )
+
+
+def camera_frames(images: np.ndarray, color: str, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of ``height`` x ``width`` made from model-size images (RGB or GRAY): the
+    frames in ``color`` order (what the frame model takes) and the same frames in BGR
+    (what Python's preprocessing takes)."""
+    bgr = []
+    for image in images:
+        enlarged = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+        enlarged = enlarged[..., None] if enlarged.ndim == 2 else enlarged
+        source = "GRAY" if enlarged.shape[2] == 1 else "RGB"
+        bgr.append(cv2.cvtColor(enlarged, _TO_BGR[source]))
+    frames = np.stack(bgr)
+    return to_color(frames, color), frames
+
+
+def to_color(frames_bgr: np.ndarray, color: str) -> np.ndarray:
+    """(N, H, W, 3) BGR frames in another frame channel order (opaque alpha)."""
+    if color == "BGR":
+        return frames_bgr
+    if color == "GRAY":
+        return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)[..., None] for f in frames_bgr])
+    rgb = frames_bgr[..., ::-1] if color.startswith("RGB") else frames_bgr
+    if len(color) == 3:
+        return np.ascontiguousarray(rgb)
+    alpha = np.full((*frames_bgr.shape[:3], 1), 255, np.uint8)
+    return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=3))
+
+
+def gate_frame_model(
+    tensor_runner: Any,
+    frame_bytes: bytes,
+    card: ModelCard,
+    color: str,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    *,
+    threshold: float | None = None,
+    tolerance: float | None = None,
+    budget: float | None = None,
+) -> FrameGate:
+    """Runs the gate; see the module docstring.
+
+    Args:
+        tensor_runner: the tensor model's parity runner (export.parity.ort_runner).
+        frame_bytes: the serialized frame model.
+        card: the tensor model's card (input, resize).
+        images: held-out images at the model's input size, as the gate has them.
+        labels: their classes, when known (accuracy on frames is reported).
+        threshold: a multi-label head's threshold (answers compared class by class).
+        tolerance: largest accepted probability difference (fp32 models).
+        budget: for a reduced-precision model, whose probabilities move in quantization
+            steps, the share of frames (in points) whose answer may differ instead.
+    """
+    import onnxruntime as ort
+
+    pixels = ort.InferenceSession(
+        preprocessing_model(card, color).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    frame_runner = ort_runner(frame_bytes)
+    worst = differing = values = 0
+    reports = {}
+    for height, width in FRAME_SIZES:
+        frames, frames_bgr = camera_frames(images, color, height, width)
+        python = preprocess(frames_bgr, card.input, card.resize)
+        graph = pixels.run(None, {"frame": frames})[0]
+        gap = np.abs(graph.astype(np.int32) - python.astype(np.int32))
+        worst = max(worst, int(gap.max()))
+        differing, values = differing + int((gap > 0).sum()), values + gap.size
+        reports[f"frames {width}x{height}"] = compare(
+            tensor_runner(python),
+            frame_runner(frames),
+            names=("tensor model, Python preprocessing", f"frame model {color}"),
+            labels=labels,
+            tolerance=tolerance,
+            threshold=threshold,
+        )
+    reports["all"] = merge(list(reports.values()))
+    disagree = 100 * (1 - reports["all"].top1_agreement)
+    if budget is not None and disagree > budget:
+        reports["all"].failures.append(
+            f"answers differ on {disagree:.2f}% of frames > budget {budget:g} points"
+        )
+    if worst > MAX_LEVELS:
+        reports["all"].failures.append(f"the graph's input tensor is {worst} gray levels from Python's")
+    return FrameGate(worst, differing, values, reports)
