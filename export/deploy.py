@@ -214,7 +214,7 @@ def gated_artifacts(
             continue
         name, (x, y) = next(iter(sets.items()))
         frames = frames_from_images(x[:DEPLOY_FRAME_IMAGES], card.input.color, card.frame.color, 480, 640)
-        frame_sets = {f"{name} as 480x640 frames": (frames, None if y is None else y[:DEPLOY_FRAME_IMAGES])}
+        frame_sets = {f"{name} 480x640": (frames, None if y is None else y[:DEPLOY_FRAME_IMAGES])}
         artifacts.append(Artifact(kind, path, card, frame_sets, None, None, threshold))
     return artifacts
 

@@ -154,7 +154,7 @@ def test_a_frame_model_gets_its_ort_gated_on_camera_sized_frames(frame_rgba, dig
     [artifact] = gated_artifacts({kind: path}, {kind: card}, sets, {}, None, ExportConfig())
     [(name, (frames, labels))] = artifact.sets.items()
     assert (labels == digits[3][:16]).all()
-    assert name == "held-out as 480x640 frames"
+    assert name == "held-out 480x640"
     assert frames.shape == (16, 480, 640, 4)
     assert artifact.keras is None
     [done] = deploy([artifact], ExportConfig(targets=("ort",)))
