@@ -323,4 +323,6 @@ def runtime_target(name: str) -> tuple[str, str]:
     )
 
 
-from . import ovbackend  # noqa: E402, F401  (registers "openvino"; imports openvino only when built)
+# Rows registered by their own modules (imported here so RUNNERS is complete wherever
+# the registry is used).
+from . import framebackends, ovbackend  # noqa: E402, F401  (ovbackend: "openvino", imported only when built)

@@ -86,8 +86,10 @@ class Engine:
             "tensorrt". An explicit GPU provider that does not load is an error.
         device_id: GPU index for cuda/tensorrt.
         threads: onnxruntime intra-op threads; None lets onnxruntime choose.
-        spinning: let idle threads spin for lower latency; turn off for live apps so
-            an idle engine does not burn CPU between frames.
+        spinning: let idle threads spin, for at most 20 us, before they sleep (lower
+            latency on cores nothing else wants); turn off for live apps so an idle
+            engine does not burn CPU between frames, and on a CPU that other programs
+            keep busy, where it is faster off (docs/performance.md).
         labels: class names for an ONNX without a card (or to rename a card's labels).
         input_size: (height, width) for an ONNX without a card whose graph does not
             fix them.
@@ -343,7 +345,8 @@ def _same_size(frames: list[np.ndarray]) -> list[np.ndarray]:
             groups[-1].append(frame)
         else:
             groups.append([frame])
-    return [np.stack(group) for group in groups]
+    # One frame is a view with a batch axis, not a copy (a live app's every call).
+    return [group[0][None] if len(group) == 1 else np.stack(group) for group in groups]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -52,6 +52,16 @@ _ORT_LOAD_ERRORS = (
 )
 
 
+# How long an idle intra-op thread spins before it sleeps, when spinning is on (the
+# Engine's default). onnxruntime's own unbounded spinning, on a machine whose cores
+# other programs also want, made two threads 4-5x slower than a sleeping thread pool
+# (MobileNetV2 at 224, batch 1: 39.4 ms against 10.3 with spinning off, 10.8 spinning
+# 20 us, LiteRT 9.9; docs/performance.md): a spinning worker uses up its time slice and
+# is descheduled when work arrives, and every parallel operator waits for it. Bounded to
+# 20 us it bridges the gaps between the operators of one run.
+SPIN_DURATION_US = 20
+
+
 def open_session(path: Path, providers: list, threads: int | None, spinning: bool) -> ort.InferenceSession:
     """Opens an onnxruntime session, turning every load failure into ModelLoadError."""
     if not path.exists():
@@ -72,6 +82,8 @@ def open_session(path: Path, providers: list, threads: int | None, spinning: boo
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    else:
+        options.add_session_config_entry("session.intra_op.spin_duration_us", str(SPIN_DURATION_US))
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except _ORT_LOAD_ERRORS as exc:

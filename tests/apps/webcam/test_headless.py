@@ -140,3 +140,28 @@ def test_bad_flags_are_user_errors(digits_model, digits_video, tmp_path, capsys,
     flags = [str(tmp_path / f) if f.endswith(".gif") else f for f in flags]
     assert _run(digits_model.path, "--source", digits_video.path, "--headless", *flags) == 1
     assert message in capsys.readouterr().err
+
+
+def test_a_frame_model_runs_live_and_answers_as_the_tensor_model(digits_model, digits_video, tmp_path):
+    """The same video through the tensor model (Python preprocessing) and through its
+    BGR frame model (the graph preprocesses): the same answers, frame by frame."""
+    import onnx
+
+    from cnnport.export.frame import frame_card, frame_model
+    from cnnport.runtime import METADATA_KEY, read_card
+
+    card = read_card(digits_model.path)
+    framed = frame_model(onnx.load(digits_model.path), card, "BGR")
+    del framed.metadata_props[:]
+    onnx.helper.set_model_props(framed, {METADATA_KEY: frame_card(card, "BGR").to_json()})
+    frame_path = tmp_path / "digits.frame-bgr.onnx"
+    onnx.save(framed, frame_path)
+    answers = {}
+    for name, path in (("tensor", digits_model.path), ("frame", frame_path)):
+        log = tmp_path / f"{name}.jsonl"
+        assert _run(path, "--source", digits_video.path, "--headless", "--jsonl", log) == 0
+        answers[name] = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(answers["frame"]) == len(digits_video.labels)
+    assert [r["label"] for r in answers["frame"]] == [r["label"] for r in answers["tensor"]]
+    for ours, theirs in zip(answers["frame"], answers["tensor"], strict=True):
+        assert abs(ours["score"] - theirs["score"]) < 1e-2

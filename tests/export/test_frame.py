@@ -1,0 +1,180 @@
+"""Frame models: the decoded camera frame goes into the graph.
+
+The skew rule outside Python: training's loader, the Engine's preprocessing and the
+graph make the same tensor from the same real frame (one gray level apart at most), and
+the frame model answers as the tensor model does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from cnnport.export.frame import preprocessing_model
+from cnnport.export.framegate import to_color
+from cnnport.runtime import (
+    Engine,
+    InputError,
+    InputSpec,
+    ModelCard,
+    ResizeSpec,
+    card_path,
+    preprocess,
+    read_card,
+)
+from cnnport.runtime.preprocess import to_frame_color
+
+SIZES = ((480, 640), (720, 1280), (640, 480), (240, 320))  # (height, width): landscape, HD, portrait, small
+# (card input, resize rule, largest share of values allowed to differ by one level).
+CARDS = [
+    (InputSpec(height=32, width=32, channels=1, color="GRAY"), ResizeSpec("stretch", "area"), 0.08),
+    (InputSpec(height=96, width=96), ResizeSpec("center_crop", "area"), 0.02),
+    (InputSpec(height=64, width=80), ResizeSpec("stretch", "linear"), 0.10),
+    (InputSpec(height=48, width=48), ResizeSpec("center_crop", "nearest"), 0.001),
+    (InputSpec(height=299, width=299), ResizeSpec("stretch", "area"), 0.10),  # enlarges 240 rows
+]
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    """Real photographs as cameras would hand them over, at the four sizes (BGR)."""
+    import matplotlib
+
+    sample = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    screenshot = Path(__file__).resolve().parents[2] / "docs" / "webcam_overlay.png"
+    images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in (sample, screenshot)]
+    return [cv2.resize(i, (w, h), interpolation=cv2.INTER_AREA) for i in images for h, w in SIZES]
+
+
+def _graph(card: ModelCard, color: str) -> ort.InferenceSession:
+    return ort.InferenceSession(
+        preprocessing_model(card, color).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+
+
+@pytest.mark.parametrize(("spec", "resize", "share"), CARDS, ids=lambda v: getattr(v, "mode", None))
+@pytest.mark.parametrize("color", ["BGR", "RGBA"])
+def test_training_engine_and_graph_make_the_same_tensor(tmp_path, photos, spec, resize, share, color):
+    from cnnport.train.datasets import _decode_all  # what training's folder loader calls per file
+
+    card = ModelCard(labels=("a", "b"), input=spec, resize=resize)
+    graph = _graph(card, color)
+    paths = []
+    for i, photo in enumerate(photos):
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), photo)
+    trained = _decode_all(paths, spec, resize)
+    differ = total = 0
+    for photo, from_training in zip(photos, trained, strict=True):
+        engine = preprocess(photo, spec, resize)[0]
+        np.testing.assert_array_equal(engine, from_training)
+        ours = graph.run(None, {"frame": to_color(photo[None], color)})[0][0]
+        gap = np.abs(ours.astype(np.int32) - engine.astype(np.int32))
+        assert gap.max() <= 1, f"{photo.shape}: {gap.max()} levels apart"
+        differ, total = differ + int((gap > 0).sum()), total + gap.size
+    print(
+        f"{spec.height}x{spec.width} {resize.mode} {resize.interpolation} {color}: {differ} of {total} differ"
+    )
+    assert differ / total <= share
+
+
+def test_transparent_frames_are_composited_over_white_as_in_python(photos):
+    card = ModelCard(
+        labels=("a", "b"), input=InputSpec(height=40, width=40), resize=ResizeSpec("stretch", "area")
+    )
+    photo = photos[0]
+    alpha = np.tile(np.linspace(0, 255, photo.shape[1]).astype(np.uint8), (photo.shape[0], 1))[..., None]
+    bgra = np.concatenate([photo, alpha], axis=2)
+    python = preprocess(bgra, card.input, card.resize)
+    for color, frame in (("BGRA", bgra), ("RGBA", cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA))):
+        ours = _graph(card, color).run(None, {"frame": frame[None]})[0]
+        assert np.abs(ours.astype(int) - python.astype(int)).max() <= 1, color
+
+
+def test_cubic_cards_get_no_frame_model():
+    from cnnport.export import ExportError
+
+    card = ModelCard(
+        labels=("a", "b"), input=InputSpec(height=8, width=8), resize=ResizeSpec(interpolation="cubic")
+    )
+    with pytest.raises(ExportError, match="cubic and lanczos are not built"):
+        preprocessing_model(card, "BGR")
+
+
+def test_frame_colors_move_only_channels():
+    bgr = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    rgba = to_frame_color(bgr, "RGBA")
+    np.testing.assert_array_equal(rgba[..., :3], bgr[..., ::-1])
+    assert (rgba[..., 3] == 255).all()
+    np.testing.assert_array_equal(to_frame_color(rgba, "BGR", "RGB"), bgr)
+    gray = to_frame_color(bgr[..., :1], "RGB")
+    assert gray.shape == (2, 3, 3)
+    assert (gray == bgr[..., :1]).all()
+    half = np.concatenate([bgr, np.full((2, 3, 1), 0, np.uint8)], axis=2)  # transparent: white
+    assert (to_frame_color(half, "RGB") == 255).all()
+
+
+@pytest.fixture(scope="module")
+def framed(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from cnnport.export import ExportConfig, export_model, load_source
+
+    output = tmp_path_factory.mktemp("frame") / "tiny.onnx"
+    export_model(load_source(run_dir), output, ExportConfig(frames=("RGBA", "BGR")))
+    return output
+
+
+def test_export_writes_frame_models_with_their_cards(framed: Path):
+    for name in ("tiny", "tiny.frame-rgba", "tiny.frame-bgr"):
+        model = framed.with_name(f"{name}.onnx")
+        embedded = read_card(model)
+        assert ModelCard.from_json(card_path(model).read_text()) == embedded
+        assert card_path(model).name == f"{name}.card.json"
+    rgba = read_card(framed.with_name("tiny.frame-rgba.onnx"))
+    assert rgba.frame.color == "RGBA"
+    assert rgba.frame.name == "frame"
+    assert rgba.input == read_card(framed).input
+    parity = json.loads(framed.with_name("tiny.frame-rgba.parity.json").read_text())
+    assert parity["passed"]
+    assert parity["reports"]["frames 640x480"]["top1_agreement"] == 1.0
+
+
+def test_the_engine_feeds_a_frame_model_the_frame(framed: Path, digits):
+    _, _, x_test, y_test = digits
+    tensor, frame = Engine(framed), Engine(framed.with_name("tiny.frame-rgba.onnx"))
+    assert frame.frame.color == "RGBA"
+    assert tensor.frame is None
+    # Digits as a camera would see them: enlarged into frames of several sizes, in BGR.
+    frames = [
+        cv2.cvtColor(cv2.resize(x, size, interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2BGR)
+        for x, size in zip(x_test[:60], [(640, 480), (320, 240), (480, 640)] * 20, strict=True)
+    ]
+    ours, theirs = frame.predict(frames), tensor.predict(frames)
+    assert [p.index for p in ours] == [p.index for p in theirs]
+    assert max(np.abs(a.scores - b.scores).max() for a, b in zip(ours, theirs, strict=True)) < 1e-2
+    assert np.mean([p.index for p in ours] == y_test[:60]) > 0.8
+    # One frame, an RGB array and a gray one: the same answer as the tensor model.
+    single = frames[0]
+    assert frame.predict(single).label == tensor.predict(single).label
+    assert frame.predict(single[..., ::-1].copy(), color="RGB").label == tensor.predict(single).label
+    with pytest.raises(InputError, match=r"\(N, H, W, 4\) uint8 frames in RGBA order"):
+        frame.run(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+def test_predict_command_reads_files_into_a_frame_model(framed: Path, digits, tmp_path, capsys):
+    from cnnport.apps.cli import main
+
+    _, _, x_test, y_test = digits
+    for i in range(6):
+        cv2.imwrite(
+            str(tmp_path / f"{i}.png"),
+            cv2.resize(x_test[i], (200 + 40 * i, 150), interpolation=cv2.INTER_CUBIC),
+        )
+    assert main(["predict", str(framed.with_name("tiny.frame-bgr.onnx")), str(tmp_path), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(lines) == 6
+    assert np.mean([int(line["label"]) == y for line, y in zip(lines, y_test[:6], strict=True)]) >= 0.5
