@@ -20,6 +20,7 @@ commands report ``unsupported: reason`` and go on.
 | opencv          | ``cv2.dnn.readNetFromONNX`` then ``net.forward``                    |
 | ort-format      | ``session.run`` on ``MODEL.ort`` beside the .onnx (``export --ort``), as ORT Mobile runs it |
 | openvino        | OpenVINO's CPU device reading the same .onnx, fp32 (optional extra, ovbackend.py) |
+| ort-node, ort-wasm | the JS module (js/) in Node.js on onnxruntime-node / -web's WASM (jsbackends.py) |
 """
 
 from __future__ import annotations
@@ -323,6 +324,9 @@ def runtime_target(name: str) -> tuple[str, str]:
     )
 
 
-# Rows registered by their own modules (imported here so RUNNERS is complete wherever
-# the registry is used).
-from . import framebackends, ovbackend  # noqa: E402, F401  (ovbackend: "openvino", imported only when built)
+# Rows registered by their own modules, imported last (they import this one's RUNNERS,
+# Runner and Target) so RUNNERS is complete wherever the registry is used: framebackends
+# (frame-model rows), jsbackends ("ort-node", "ort-wasm"; node starts only when a row is
+# built), webbackend ("ort-web": onnxruntime-web in headless Chromium) and ovbackend
+# ("openvino"; openvino is imported only when a row is built).
+from . import framebackends, jsbackends, ovbackend, webbackend  # noqa: E402, F401

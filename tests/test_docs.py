@@ -86,3 +86,18 @@ def test_every_command_shown_parses(page: str, line: str):
         parser.parse_args(words)
     except SystemExit as exc:
         pytest.fail(f"{page}: `{line}` does not parse (exit {exc.code})")
+
+
+def test_the_readme_stays_short():
+    lines = len((ROOT / "README.md").read_text().splitlines())
+    assert lines <= 300, f"README.md has {lines} lines; the reference belongs in docs/ (at most 300)"
+
+
+def test_the_card_example_is_a_valid_card():
+    from cnnport.runtime import SCHEMA_VERSION, ModelCard
+
+    page = (ROOT / "docs" / "model-card.md").read_text()
+    examples = re.findall(r"^```json\n(.*?)^```", page, re.M | re.S)
+    assert examples, "docs/model-card.md shows no ```json card"
+    card = ModelCard.from_json(examples[0])
+    assert card.schema_version == SCHEMA_VERSION

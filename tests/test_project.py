@@ -36,6 +36,7 @@ def test_normal_install_from_a_wheel(tmp_path):
         "apps/cli.py",
         "train/__init__.py",
         "export/__init__.py",
+        "apps/web/static/index.html",  # the page `cnnport web` copies
     ):
         assert f"cnnport/{module}" in names
     target = tmp_path / "site"

@@ -2,8 +2,9 @@
 
 train LeNet-5 -> export to ONNX through the parity gate -> int8 variant -> a short
 benchmark (Keras vs the engine) -> classify a clip of held-out digits with the webcam
-app (headless, or in a window when a display is present) -> a summary of what was
-made and where.
+app (headless, or in a window when a display is present) -> the same model as a web
+page (`cnnport web`) -> a summary of what was made and where, with the command that
+serves the page.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class Demo(Command):
         require("tensorflow", purpose="cnnport demo")
         out = Path(args.out or f"runs/demo-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
         out.mkdir(parents=True, exist_ok=True)
-        progress = _Progress(5)
+        progress = _Progress(6)
         mode = "quick" if args.quick else "full"
         progress.step(f"training lenet5 on the embedded digits ({'3' if args.quick else 'up to 40'} epochs)")
         run = _train(out, args.quick)
@@ -165,12 +166,32 @@ class Demo(Command):
         status = _classify_clip(result.paths["fp32"], clip, out, window)
         accuracy = _clip_accuracy(out / "predictions.jsonl", labels)
         progress.done(f"{accuracy:.0%} of {len(labels)} frames classified correctly")
+        progress.step("writing the live classifier as a web page (cnnport web)")
+        site = _site(result.paths["fp32"], out)
+        progress.done(f"{site}/ ({_size_mb(site):.0f} MB)" if isinstance(site, Path) else f"skipped: {site}")
         progress.step("summary")
-        _summary(out, run, result, time.perf_counter() - progress.started)
+        _summary(out, run, result, time.perf_counter() - progress.started, site)
         return status
 
 
-def _summary(out: Path, run, result, seconds: float) -> None:
+def _site(onnx_path: Path, out: Path) -> Path | str:
+    """The web site of the demo model, or why it could not be written (onnxruntime-web's
+    files are an npm install away, and the demo must not fail for want of them)."""
+    from cnnport.export.webassets import WebAssetsError
+
+    from ..web import SiteConfig, write_site
+
+    try:
+        return write_site(onnx_path, out / "site", SiteConfig(webgpu=False)).root
+    except WebAssetsError as exc:
+        return str(exc)
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def _summary(out: Path, run, result, seconds: float, site: Path | str) -> None:
     from cnnport.export import report_path
 
     lines = [
@@ -183,4 +204,8 @@ def _summary(out: Path, run, result, seconds: float) -> None:
         f"      clip            {out / 'clip.avi'} -> {out / 'annotated.avi'}, {out / 'predictions.jsonl'}",
         "      next: cnnport webcam " + str(result.paths["fp32"]) + "   (live, camera 0)",
     ]
+    if isinstance(site, Path):
+        lines.append(f"      web page: cnnport web {site} --serve   (then open http://127.0.0.1:8000/)")
+    else:
+        lines.append(f"      web page: not written ({site})")
     print("\n".join(lines))

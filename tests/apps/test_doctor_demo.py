@@ -59,11 +59,12 @@ def test_demo_quick_runs_the_whole_pipeline(tmp_path, capsys):
     assert main(["demo", "--quick", "--headless", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     for step in (
-        "[1/5] training",
-        "[2/5] exporting",
-        "[3/5] benchmark",
-        "[4/5] classifying",
-        "[5/5] summary",
+        "[1/6] training",
+        "[2/6] exporting",
+        "[3/6] benchmark",
+        "[4/6] classifying",
+        "[5/6] writing the live classifier as a web page",
+        "[6/6] summary",
     ):
         assert step in printed
     for name in ("run/model.keras", "run/card.json", "run/curves.png", "digits.onnx", "digits.int8.onnx",
@@ -72,3 +73,8 @@ def test_demo_quick_runs_the_whole_pipeline(tmp_path, capsys):
     predictions = (out / "predictions.jsonl").read_text().splitlines()
     assert len(predictions) == 20
     assert "x faster (median)" in printed
+    # The site where onnxruntime-web is installed (npm --prefix js install), else why not.
+    if (out / "site" / "index.html").is_file():
+        assert f"cnnport web {out / 'site'} --serve" in printed
+    else:
+        assert "web page: not written (onnxruntime-web's files are not in" in printed

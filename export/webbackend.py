@@ -1,0 +1,178 @@
+"""The ``ort-web`` runtime: the .onnx on onnxruntime-web (WASM) in headless Chromium.
+
+A throw-away folder holds onnxruntime-web's WASM build, the model and a harness page; a
+:class:`~cnnport.export.webserver.SiteServer` serves it cross-origin isolated (so WASM
+may use threads) and :class:`~cnnport.export.chromium.Chromium` opens it. Batches cross
+over the DevTools pipe as base64; the page runs ``session.run`` and sends every output
+back. What `cnnport bench` times for this row is that round trip; the in-page time of
+``session.run`` alone is :meth:`WebSession.time` (``benchmarks/web_latency.py``).
+
+Chromium missing, or onnxruntime-web's files missing, is an UnsupportedError with a
+one-line reason: check and bench skip the row and go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from cnnport.runtime import CnnportError, UnsupportedError
+
+from .backends import RUNNERS, Runner, Target
+from .parity import Outputs
+
+__all__ = ["WebSession", "ort_web_runner"]
+
+HARNESS = """<!doctype html><meta charset="utf-8"><title>cnnport ort-web harness</title>
+<script type="module">
+const q = new URLSearchParams(location.search);
+const b64 = {
+  bytes(text) { return Uint8Array.from(atob(text), (c) => c.charCodeAt(0)); },
+  text(array) {
+    const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+    let s = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(s);
+  },
+};
+const typed = { uint8: Uint8Array, float32: Float32Array };
+try {
+  const ort = await import("./ort/ort.wasm.min.mjs");
+  ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
+  ort.env.wasm.numThreads = Number(q.get("threads") || 1);
+  const session = await ort.InferenceSession.create("./model.onnx",
+    { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  const feed = (data, dtype, dims) => {
+    const bytes = b64.bytes(data);
+    const values = new typed[dtype](bytes.buffer, 0, bytes.byteLength / typed[dtype].BYTES_PER_ELEMENT);
+    return { [session.inputNames[0]]: new ort.Tensor(dtype, values, dims) };
+  };
+  window.harness = {
+    threads: ort.env.wasm.numThreads,
+    outputs: session.outputNames,
+    async run(data, dtype, dims, names) {
+      const out = await session.run(feed(data, dtype, dims), names);
+      return Object.fromEntries(names.map((n) => [n, { data: b64.text(out[n].data), dims: out[n].dims }]));
+    },
+    async time(data, dtype, dims, name, warmup, repeats) {
+      const feeds = feed(data, dtype, dims);
+      const times = [];
+      for (let i = 0; i < warmup + repeats; i++) {
+        const t = performance.now();
+        await session.run(feeds, [name]);
+        if (i >= warmup) times.push(performance.now() - t);
+      }
+      return times;
+    },
+  };
+} catch (err) {
+  window.harnessError = String(err && err.message || err);
+}
+</script>"""
+
+
+class WebSession:
+    """One model on onnxruntime-web in its own headless Chromium.
+
+    Args:
+        model: the .onnx file.
+        threads: WASM threads (the page is cross-origin isolated, so more than one works).
+        ort_web: onnxruntime-web's dist folder (default: see :func:`find_ort_web`).
+
+    Raises:
+        UnsupportedError: Chromium or onnxruntime-web is missing, or the model does not load.
+    """
+
+    def __init__(self, model: str | Path, threads: int = 1, ort_web: str | Path | None = None) -> None:
+        from .chromium import Chromium, find_chromium
+        from .webassets import ORT_WEB_FILES, WebAssetsError, find_ort_web
+        from .webserver import SiteServer
+
+        try:
+            dist = find_ort_web(ort_web)
+        except WebAssetsError as exc:
+            raise UnsupportedError(str(exc)) from None
+        find_chromium()
+        self._folder = Path(tempfile.mkdtemp(prefix="cnnport-ort-web-"))
+        (self._folder / "ort").mkdir()
+        for name in ORT_WEB_FILES["wasm"]:
+            (self._folder / "ort" / name).symlink_to(dist / name)
+        (self._folder / "model.onnx").symlink_to(Path(model).resolve())
+        (self._folder / "index.html").write_text(HARNESS)
+        self._server = SiteServer(self._folder).start()
+        try:
+            self._browser = Chromium(camera=False, timeout=600)
+        except CnnportError as exc:
+            self._server.close()
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise UnsupportedError(f"Chromium did not start: {exc}") from None
+        self._closer = weakref.finalize(self, _close, self._browser, self._server, self._folder)
+        self.page = self._browser.open(f"{self._server.url}?threads={threads}")
+        try:
+            self.page.wait_for("window.harness || window.harnessError", timeout=120)
+        except CnnportError as exc:
+            self.close()
+            raise UnsupportedError(f"onnxruntime-web did not start in Chromium: {exc}") from None
+        error = self.page.evaluate("window.harnessError || null")
+        if error:
+            self.close()
+            raise UnsupportedError(f"onnxruntime-web cannot run {Path(model).name}: {error}")
+        self.outputs: list[str] = self.page.evaluate("window.harness.outputs")
+        self.threads: int = self.page.evaluate("window.harness.threads")
+        self.browser_version = self._browser.version
+
+    @staticmethod
+    def _args(batch: np.ndarray) -> str:
+        dtype = {"uint8": "uint8", "float32": "float32"}.get(batch.dtype.name)
+        if dtype is None:
+            raise UnsupportedError(f"ort-web runs uint8 or float32 inputs; received {batch.dtype}")
+        data = base64.b64encode(np.ascontiguousarray(batch).tobytes()).decode()
+        return f"'{data}', '{dtype}', {list(batch.shape)}"
+
+    def run(self, batch: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+        """The named outputs for ``batch``, as float32 arrays."""
+        result = self.page.evaluate(f"window.harness.run({self._args(batch)}, {names})")
+        return {
+            name: np.frombuffer(base64.b64decode(value["data"]), np.float32).reshape(value["dims"])
+            for name, value in result.items()
+        }
+
+    def time(self, batch: np.ndarray, output: str, warmup: int = 10, repeats: int = 50) -> list[float]:
+        """Milliseconds of each in-page ``session.run`` (after ``warmup`` runs)."""
+        return self.page.evaluate(
+            f"window.harness.time({self._args(batch)}, '{output}', {warmup}, {repeats})", timeout=600
+        )
+
+    def close(self) -> None:
+        self._closer()
+
+
+def _close(browser, server, folder: Path) -> None:
+    browser.close()
+    server.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@RUNNERS.register("ort-web")
+def ort_web_runner(target: Target) -> Runner:
+    """onnxruntime-web's WASM build in headless Chromium (the page's runtime), one thread
+    unless the target asks for more."""
+    from cnnport.runtime import read_card
+
+    if target.provider != "cpu":
+        raise UnsupportedError("ort-web runs WASM on the CPU only (use provider cpu)")
+    card = read_card(target.onnx)
+    session = WebSession(target.onnx, threads=target.threads or 1)
+    output = card.output.name if card else session.outputs[0]
+    wanted = [output] + [n for n in ("logits", "class_maps") if n in session.outputs and n != output]
+
+    def check(batch: np.ndarray) -> Outputs:
+        values = session.run(batch, wanted)
+        return Outputs(values[output], values.get("logits"), values.get("class_maps"))
+
+    return Runner(lambda batch: session.run(batch, [output])[output], keep=session, check=check)

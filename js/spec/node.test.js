@@ -1,0 +1,5 @@
+import * as ort from "onnxruntime-node";
+
+import { parity } from "./suite.js";
+
+parity("onnxruntime-node", ort, { executionProviders: ["cpu"] });
