@@ -18,13 +18,15 @@ commands report ``unsupported: reason`` and go on.
 | keras-function  | the .keras model in a ``tf.function`` (``training=False``); ``keras`` in check |
 | keras-predict   | ``model.predict(x, batch_size=len(x))``                             |
 | opencv          | ``cv2.dnn.readNetFromONNX`` then ``net.forward``                    |
+| ort-format      | ``session.run`` on ``MODEL.ort`` beside the .onnx (``export --ort``), as ORT Mobile runs it |
+| openvino        | OpenVINO's CPU device reading the same .onnx, fp32 (optional extra, ovbackend.py) |
 | ort-node, ort-wasm | the JS module (js/) in Node.js on onnxruntime-node / -web's WASM (jsbackends.py) |
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -194,12 +196,20 @@ def keras_function_runner(target: Target) -> Runner:
 
 def _keras_check(model: Any, target: Target) -> Callable[[np.ndarray], Outputs]:
     """Keras' probabilities, logits and class maps, with the head and input scaling the
-    .onnx was exported with (so the comparison is like for like)."""
+    .onnx was exported with (so the comparison is like for like). For a frame model the
+    frames go through the runtime's preprocessing first: the Python path the graph replaces."""
+    from cnnport.runtime import preprocess, read_card
+
     from .cam import find_cam
     from .parity import keras_runner
 
     head, scaling = _export_choices(target.onnx)
-    return keras_runner(model, head=head, scaling=scaling, cam=not isinstance(find_cam(model), str))
+    run = keras_runner(model, head=head, scaling=scaling, cam=not isinstance(find_cam(model), str))
+    card = read_card(target.onnx) if target.onnx.is_file() else None
+    if card is None or card.frame is None:
+        return run
+    order = "RGB" if card.frame.color in ("RGB", "RGBA") else "BGR"  # alpha and gray go by channel count
+    return lambda frames: run(preprocess(frames, card.input, card.resize, color=order))
 
 
 def _export_choices(onnx_path: Path) -> tuple[str, Any]:
@@ -274,6 +284,22 @@ def opencv_runner(target: Target) -> Runner:
     return Runner(lambda x: forward(x, [output])[0], keep=net, check=check)
 
 
+@RUNNERS.register("ort-format")
+def ort_format_runner(target: Target) -> Runner:
+    """onnxruntime on the ORT-format file beside the .onnx (``cnnport export --ort``): the
+    file ORT Mobile loads, with the session options of the ``ort`` row."""
+    from .ortformat import ort_path
+
+    path = target.onnx if target.onnx.suffix == ".ort" else ort_path(target.onnx)
+    if target.provider != "cpu":
+        raise UnsupportedError(
+            "ORT-format rows run on the CPU only: the file is optimized for the CPU provider"
+        )
+    if not path.is_file():
+        raise UnsupportedError(f"no {path.name} beside {target.onnx.name} (`cnnport export --ort` writes it)")
+    return ort_runner(replace(target, onnx=path))
+
+
 def _cv_reason(exc: Exception) -> str:
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__
@@ -305,5 +331,6 @@ def runtime_target(name: str) -> tuple[str, str]:
 # Rows registered by their own modules, imported last (they import this one's RUNNERS,
 # Runner and Target) so RUNNERS is complete wherever the registry is used: framebackends
 # (frame-model rows), jsbackends ("ort-node", "ort-wasm"; node starts only when a row is
-# built) and webbackend ("ort-web": onnxruntime-web in headless Chromium).
-from . import framebackends, jsbackends, webbackend  # noqa: E402, F401
+# built), webbackend ("ort-web": onnxruntime-web in headless Chromium) and ovbackend
+# ("openvino"; openvino is imported only when a row is built).
+from . import framebackends, jsbackends, ovbackend, webbackend  # noqa: E402, F401

@@ -7,6 +7,7 @@ from typing import Any
 
 from cnnport.runtime import FRAME_COLORS
 
+from .deploy import DEPLOY_TARGETS
 from .errors import ExportError
 from .heads import HEAD_CHOICES, InputScaling
 from .variants import VARIANTS
@@ -46,6 +47,11 @@ class ExportConfig:
         cam: add the ``class_maps`` output where the head allows it (see cam.py).
         frames: channel orders (BGR, RGB, RGBA, BGRA, GRAY) to write a frame model for,
             beside each model written: the decoded frame goes into the graph (frame.py).
+        targets: deployment targets written from every gated model, by their registered
+            names (deploy.DEPLOY_TARGETS: ort, triton).
+        triton_repository: the Triton model repository to write into (None: ``triton/``
+            beside the .onnx).
+        triton_max_batch_size: the largest batch Triton's dynamic batcher forms.
     """
 
     opset: int = DEFAULT_OPSET
@@ -66,6 +72,9 @@ class ExportConfig:
     std: tuple[float, ...] | None = None
     cam: bool = True
     frames: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    triton_repository: str | None = None
+    triton_max_batch_size: int = 32
 
     def __post_init__(self) -> None:
         if self.input_dtype not in ("uint8", "float32"):
@@ -83,6 +92,13 @@ class ExportConfig:
                 raise ExportError(
                     f"unknown variant {name!r}; accepted: {', '.join(n for n in VARIANTS if n != 'fp32')}"
                 )
+        for name in self.targets:
+            if name not in DEPLOY_TARGETS:
+                raise ExportError(DEPLOY_TARGETS.unknown_message(name))
+        if self.triton_max_batch_size < 1:
+            raise ExportError(
+                f"the Triton max batch size must be at least 1; received {self.triton_max_batch_size}"
+            )
         if any(points < 0 for _, points in self.budgets):
             raise ExportError("accuracy budgets must be zero or positive (in points)")
         if self.head not in HEAD_CHOICES:
@@ -124,6 +140,7 @@ class ExportConfig:
         data["random_batches"] = list(self.random_batches)
         data["variants"] = list(self.variants)
         data["frames"] = list(self.frames)
+        data["targets"] = list(self.targets)
         data["budgets"] = {name: points for name, points in self.budgets}
         for name in ("input_range", "mean", "std"):
             data[name] = None if data[name] is None else list(data[name])

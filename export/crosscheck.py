@@ -20,7 +20,9 @@ from .parity import Outputs, ParityReport, compare
 
 __all__ = ["DEFAULT_RUNTIMES", "CheckResult", "cross_check", "format_matrix"]
 
-DEFAULT_RUNTIMES = ("keras", "ort-cpu", "ort-cuda", "opencv")
+# Every runtime that reads the same artifact on this machine's Python side; one that is not
+# installed or has no file (the .ort without `export --ort`) is a one-line "unsupported".
+DEFAULT_RUNTIMES = ("keras", "ort-cpu", "ort-cuda", "ort-format", "opencv", "openvino")
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,8 @@ def format_matrix(result: CheckResult) -> str:
     """runtime x runtime: max |probability diff| / top-1 agreement; unsupported listed below."""
     names = list(result.runtimes)
     width = max(22, *(len(n) + 2 for n in names))
-    lines = [" " * 10 + "".join(f"{n:>{width}}" for n in names)]
+    first = max(10, *(len(n) + 1 for n in names))
+    lines = [" " * first + "".join(f"{n:>{width}}" for n in names)]
     for a in names:
         cells = []
         for b in names:
@@ -99,7 +102,7 @@ def format_matrix(result: CheckResult) -> str:
                 cells.append("-" if result.runtimes[a] == "ok" else "unsupported")
             else:
                 cells.append(f"{report.max_abs_diff:.1e} / {report.top1_agreement:.1%}" if report else "n/a")
-        lines.append(f"{a:<10}" + "".join(f"{c:>{width}}" for c in cells))
+        lines.append(f"{a:<{first}}" + "".join(f"{c:>{width}}" for c in cells))
     lines.append(f"(cell: max |probability diff| / top-1 agreement, {result.samples} images)")
     lines += [f"{n}: {s}" for n, s in result.runtimes.items() if s != "ok"]
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from cnnport.runtime import InputError, find_images, preprocess
 
 from .source import LabelledImages
 
-__all__ = ["calibration_images", "held_out_images", "npz_images"]
+__all__ = ["calibration_images", "frames_from_images", "held_out_images", "npz_images"]
 
 
 def _folder_images(path: Path, card, *, labelled: bool):
@@ -66,3 +66,29 @@ def held_out_images(data: str, card):
     if not images:
         raise InputError(f"folder {data!r} holds no class subfolders with images")
     return LabelledImages(np.stack(images).astype(np.uint8), np.array(labels, np.int64))
+
+
+# cv2 color codes from a model input's color (GRAY or RGB) to a frame's channel order.
+_TO_FRAME = {
+    ("GRAY", "BGR"): "COLOR_GRAY2BGR", ("GRAY", "RGB"): "COLOR_GRAY2RGB", ("GRAY", "RGBA"): "COLOR_GRAY2RGBA",
+    ("GRAY", "BGRA"): "COLOR_GRAY2BGRA", ("RGB", "BGR"): "COLOR_RGB2BGR", ("RGB", "RGBA"): "COLOR_RGB2RGBA",
+    ("RGB", "BGRA"): "COLOR_RGB2BGRA", ("RGB", "GRAY"): "COLOR_RGB2GRAY",
+}  # fmt: skip
+
+
+def frames_from_images(images: np.ndarray, source: str, color: str, height: int, width: int) -> np.ndarray:
+    """Camera-like frames made from images at model input size: each image enlarged
+    (OpenCV linear) to ``height`` x ``width`` and put in the frame's channel order.
+
+    What a frame model's gate and `cnnport check` feed every runtime: real pictures at
+    a camera's size, so the resize inside the graph has work to do.
+    """
+    import cv2
+
+    frames = []
+    for image in images:
+        big = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        if source != color:
+            big = cv2.cvtColor(big, getattr(cv2, _TO_FRAME[(source, color)]))
+        frames.append(big.reshape(height, width, -1))
+    return np.stack(frames).astype(np.uint8)

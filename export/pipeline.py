@@ -28,6 +28,7 @@ from cnnport.runtime.files import atomic_path, atomic_write_text
 from .cam import find_cam
 from .config import ExportConfig
 from .convert import convert
+from .deploy import Deployed, deploy, gated_artifacts, ort_report_path
 from .errors import ExportError, GraphCheckError, ParityError, SourceModelError, VariantBudgetError
 from .frame import frame_card, frame_model, frame_path
 from .framegate import gate_frame_model
@@ -62,10 +63,15 @@ class ExportResult:
     reports: dict[str, dict[str, ParityReport]] = field(default_factory=dict)
     cards: dict[str, ModelCard] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # Deployment targets (--ort, --triton): what each wrote, in the order written.
+    deployed: list[Deployed] = field(default_factory=list)
 
 
 def report_path(onnx_path: Path) -> Path:
-    """Where the JSON parity report of ``model.onnx`` goes: ``model.parity.json``."""
+    """Where the JSON parity report of ``model.onnx`` goes: ``model.parity.json``
+    (``model.ort.parity.json`` for the ORT-format ``model.ort``)."""
+    if onnx_path.suffix == ".ort":
+        return ort_report_path(onnx_path)
     return onnx_path.with_suffix(".parity.json")
 
 
@@ -357,6 +363,8 @@ def export_model(source: SourceModel, output: str | Path, config: ExportConfig |
     fp32, runner = _fp32(source, output, config, data, result, plan)
     for kind in config.variants:
         _variant(kind, fp32, runner, source, output, config, data, result, plan)
+    if config.targets:
+        _deploy(result, data, config)
     return result
 
 
@@ -436,3 +444,11 @@ def _labelled(images: Any) -> LabelledImages | None:
         return LabelledImages(x, y.astype(np.int64))
     x = np.asarray(images)
     return LabelledImages(x, np.full(len(x), -1, np.int64))
+
+
+def _deploy(result: ExportResult, data: _GateData, config: ExportConfig) -> None:
+    artifacts = gated_artifacts(result.paths, result.cards, data.sets, data.keras, data.threshold, config)
+    for done in deploy(artifacts, config):
+        result.deployed.append(done)
+        if done.reports:  # a gated artifact (the .ort) is listed and printed like a variant
+            _record(result, done.kind, done.files[0], done.reports, done.card)

@@ -31,7 +31,15 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from .card import METADATA_KEY, ModelCard
 from .errors import ModelLoadError
 
-__all__ = ["ExternalData", "card_path", "check_external_data", "external_data", "open_session", "read_card"]
+__all__ = [
+    "ExternalData",
+    "card_path",
+    "check_external_data",
+    "external_data",
+    "is_ort_format",
+    "open_session",
+    "read_card",
+]
 
 _ORT_LOAD_ERRORS = (
     ort_state.InvalidProtobuf,
@@ -62,7 +70,8 @@ def open_session(path: Path, providers: list, threads: int | None, spinning: boo
         raise ModelLoadError(f"expected an .onnx file, received a folder: {str(path)!r}")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"model file is empty: {str(path)!r}")
-    check_external_data(path)
+    if not is_ort_format(path):  # an ORT-format file holds its weights itself: nothing to check
+        check_external_data(path)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Warnings such as "some nodes were not assigned to the preferred provider" are
@@ -88,6 +97,18 @@ def open_session(path: Path, providers: list, threads: int | None, spinning: boo
         ) from None
     _check_text(session, path)
     return session
+
+
+def is_ort_format(path: Path) -> bool:
+    """True for onnxruntime's ORT format (``cnnport export --ort``): a flatbuffer, not a protobuf.
+
+    onnxruntime itself picks the format by the ``.ort`` suffix; the file identifier
+    (``ORTM`` at byte 4) is checked too, so a renamed .onnx still gets its external-data check.
+    """
+    if path.suffix.lower() != ".ort":
+        return False
+    with open(path, "rb") as handle:
+        return handle.read(8)[4:8] == b"ORTM"
 
 
 def _check_text(session: ort.InferenceSession, path: Path) -> None:

@@ -19,7 +19,7 @@ from .measure import BenchConfig, Row, bench_rows
 
 __all__ = ["DEFAULT_RUNNERS", "BenchPlan", "run_plan"]
 
-DEFAULT_RUNNERS = ("engine", "ort", "keras-function", "keras-predict", "opencv")
+DEFAULT_RUNNERS = ("engine", "ort", "ort-format", "keras-function", "keras-predict", "opencv", "openvino")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,10 @@ from ..command import Command, command
 @command
 class Check(Command):
     name = "check"
-    help = "parity of an .onnx across runtimes (Keras, ORT CPU, ORT CUDA, OpenCV DNN) on the same images"
+    help = (
+        "parity of an .onnx across runtimes (Keras, ORT CPU/CUDA, the ORT format, OpenCV DNN, OpenVINO) "
+        "on the same images"
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("model", help="the .onnx (with its card)")
@@ -30,11 +33,18 @@ class Check(Command):
         parser.add_argument(
             "--runtimes",
             default=",".join(DEFAULT_RUNTIMES),
-            help="comma list: keras, or a backend (engine, ort, opencv, ...) with an optional -PROVIDER "
-            "(cpu, cuda, tensorrt), e.g. ort-cpu,ort-cuda",
+            help="comma list: keras, or a backend (engine, ort, ort-format, opencv, openvino, ...) with an "
+            "optional -PROVIDER (cpu, cuda, tensorrt), e.g. ort-cpu,ort-cuda; one that cannot run here is "
+            "listed as unsupported with the reason",
         )
         parser.add_argument("--samples", type=int, default=64, help="random images when no --data is given")
-        parser.add_argument("--json", default=None, help="also write the result as JSON to this file")
+        parser.add_argument(
+            "--json",
+            default=None,
+            metavar="FILE|-",
+            help="also write the result as JSON to FILE; - writes it to standard output (the table then "
+            "goes to standard error)",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         from cnnport.export.backends import runtime_target
@@ -48,7 +58,7 @@ class Check(Command):
         if "keras" in runtimes and args.keras:
             require("tensorflow", extra="train", purpose="cnnport check --keras")
         from cnnport.export.crosscheck import cross_check, format_matrix
-        from cnnport.export.images import held_out_images
+        from cnnport.export.images import frames_from_images, held_out_images
         from cnnport.export.parity import random_images
         from cnnport.runtime import read_card
 
@@ -60,10 +70,12 @@ class Check(Command):
             images, labels = data.x, data.y if data.labelled else None
         else:
             images, labels = random_images(card.input.shape, args.samples, 0), None
+        if card.frame is not None:  # a frame model: every runtime gets the same camera-sized frames
+            images = frames_from_images(images, card.input.color, card.frame.color, 480, 640)
         result = cross_check(
             args.model, card, images, labels, runtimes, args.keras, tuple(args.custom_objects)
         )
-        print(format_matrix(result))
+        print(format_matrix(result), file=sys.stderr if args.json == "-" else sys.stdout)
         body = {
             "model": args.model,
             "samples": result.samples,
@@ -71,11 +83,11 @@ class Check(Command):
             # The document keys a pair "a|b"; in Python it is a tuple.
             "pairs": {f"{a}|{b}": r.to_dict() for (a, b), r in result.pairs.items()},
         }
-        if args.json:
+        if args.json == "-":
+            json.dump(body, sys.stdout, indent=2)
+            print()
+        elif args.json:
             from cnnport.runtime.files import atomic_write_text
 
             atomic_write_text(args.json, json.dumps(body, indent=2) + "\n")
-        else:
-            json.dump(body, sys.stdout)
-            print()
         return 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnnport.export.heads import HEAD_CHOICES  # numpy only: the parser stays light
+from cnnport.export.deploy import DEPLOY_TARGETS  # numpy only: the parser stays light
+from cnnport.export.heads import HEAD_CHOICES
 from cnnport.export.variants import VARIANTS
 from cnnport.runtime import FRAME_COLORS
 
@@ -64,6 +65,24 @@ class Export(Command):
                 const=spec.name,
                 help=f"also write MODEL{spec.suffix}.onnx (budget {spec.budget:g} points of top-1 accuracy)",
             )
+        targets = parser.add_argument_group("deployment targets (each written from every gated model)")
+        for spec in (DEPLOY_TARGETS.get(name) for name in DEPLOY_TARGETS):
+            targets.add_argument(
+                f"--{spec.name}", dest="targets", action="append_const", const=spec.name, help=spec.help
+            )
+        targets.add_argument(
+            "--triton-repository",
+            default=None,
+            metavar="DIR",
+            help="the Triton model repository --triton writes into (default: triton/ beside the .onnx)",
+        )
+        targets.add_argument(
+            "--triton-max-batch",
+            type=int,
+            default=32,
+            metavar="N",
+            help="max_batch_size of the Triton config: the largest batch its dynamic batcher forms",
+        )
         parser.add_argument(
             "--frame",
             dest="frames",
@@ -149,6 +168,9 @@ class Export(Command):
             std=parse_floats(args.std, "--std"),
             cam=args.cam,
             frames=tuple(dict.fromkeys(args.frames or ())),
+            targets=tuple(dict.fromkeys(args.targets or ())),
+            triton_repository=args.triton_repository,
+            triton_max_batch_size=args.triton_max_batch,
         )
         size = parse_size(args.input_size) if args.input_size else None
         default = Path(args.source) / "model.onnx" if Path(args.source).is_dir() else Path(args.source)
@@ -167,4 +189,7 @@ class Export(Command):
         for kind, path in result.paths.items():
             print(f"{kind}: {path}  (report: {report_path(path)}, card: {card_path(path)})")
             print(format_table(result.reports[kind]))
+        for done in result.deployed:
+            if not done.reports:
+                print(f"{done.kind}: {', '.join(str(f) for f in done.files)}")
         return 0

@@ -114,3 +114,37 @@ def exported(run_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     output = tmp_path_factory.mktemp("export") / "tiny.onnx"
     result = export_model(load_source(run_dir), output, ExportConfig(variants=("fp16", "int8")))
     return result, output
+
+
+@pytest.fixture(scope="session")
+def deployed(run_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny run exported once with int8, --ort and --triton: (ExportResult, output path).
+
+    No --frame here: the frame gate (three frame sizes per model) would triple the time;
+    ``frame_rgba`` makes the frame model directly, and test_deploy's slow test runs it all.
+    """
+    from cnnport.export import ExportConfig, export_model, load_source
+
+    output = tmp_path_factory.mktemp("deploy") / "tiny.onnx"
+    config = ExportConfig(variants=("int8",), targets=("ort", "triton"), parity_limit=64)
+    return export_model(load_source(run_dir), output, config), output
+
+
+@pytest.fixture(scope="session")
+def frame_rgba(deployed):
+    """The RGBA frame model of the deployed tiny model, with its own .ort: (path, card)."""
+    import onnx
+
+    from cnnport.export.frame import frame_card, frame_model
+    from cnnport.export.ortformat import to_ort
+    from cnnport.runtime import METADATA_KEY, read_card
+
+    _, output = deployed
+    card = read_card(output)
+    model, framed = frame_model(onnx.load(output), card, "RGBA"), frame_card(card, "RGBA")
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {METADATA_KEY: framed.to_json()})
+    path = output.with_name("tiny.frame-rgba.onnx")
+    onnx.save(model, path)
+    to_ort(path).write(path)
+    return path, framed

@@ -53,3 +53,16 @@ def test_export_with_a_folder_of_labelled_images_as_data(run_dir, digits, tmp_pa
     held_out = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("held-out"))
     assert held_out.split()[1] == "30"
     assert held_out.endswith("ok")
+
+
+def test_export_command_writes_the_deployment_targets(run_dir, tmp_path, capsys):
+    output, repository = tmp_path / "cli.onnx", tmp_path / "models"
+    args = ["export", str(run_dir), "-o", str(output), "--parity-limit", "32", "--ort", "--triton"]
+    assert main([*args, "--triton-repository", str(repository), "--triton-max-batch", "8"]) == 0
+    out = capsys.readouterr().out
+    assert f"fp32 ort: {tmp_path / 'cli.ort'}  (report: {tmp_path / 'cli.ort.parity.json'}, card: " in out
+    assert "vs onnx all" in out
+    assert f"fp32 triton: {repository / 'cli'}" in out
+    assert (tmp_path / "cli.required_operators.config").is_file()
+    assert "max_batch_size: 8" in (repository / "cli" / "config.pbtxt").read_text()
+    assert json.loads((tmp_path / "cli.parity.json").read_text())["config"]["targets"] == ["ort", "triton"]
