@@ -104,3 +104,20 @@ def test_the_report_page_shows_the_overfitting_warning(digits_run, tmp_path):
     metrics["overfitting"] = None
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     assert "overfitting" not in report_for_run(run_dir).read_text()
+
+
+def test_a_small_folder_of_the_family_that_overfits_says_so(tmp_path):
+    """One small case of the family in CI: 3 x 40 generated shapes at 32 px without augmentation
+    memorize (training accuracy near 1, validation near chance); the run must say so."""
+    pytest.importorskip("tensorflow")
+    from cnnport.train import TrainConfig, fit
+
+    small_folder(tmp_path / "shapes", "shapes", per_class=40)
+    config = TrainConfig(data=str(tmp_path / "shapes"), model="convnet", img_size=32, augment="none", epochs=25,
+                         patience=0, out=str(tmp_path / "run"), verbose=0, tensorboard=False)  # fmt: skip
+    run = fit(config)
+    saved = json.loads((run.directory / "metrics.json").read_text())["overfitting"]
+    assert saved is not None, saved
+    assert run.overfitting == saved["message"]
+    assert saved["train_accuracy"] - saved["val_accuracy"] >= OVERFITTING_GAP
+    assert "--augment strong" in run.overfitting
