@@ -62,8 +62,8 @@ class TrainConfig:
     color: str | None = _opt(None, "input color RGB or GRAY (default: the architecture's own)")
     width: float | None = _opt(
         None,
-        "width multiplier of convnet / alexnet / vgg16 / mobilenet (channels scale by it; default 1, "
-        "and 0.5 for convnet on fewer than 500 training images)",
+        "width multiplier of convnet / alexnet / vgg16 / mobilenet (channels scale by it; default: resolved "
+        "from the training split's size, see train/defaults.py; 1 for now)",
     )
     activation: str = _opt("relu", "activation of the hidden layers: " + ", ".join(ACTIVATIONS))
     pooling: str = _opt("max", "pooling of the small CNNs: max or average")
@@ -85,7 +85,7 @@ class TrainConfig:
     contrast: float | None = _opt(None, "random contrast factor (e.g. 0.2)")
     brightness: float | None = _opt(None, "random brightness factor (e.g. 0.2)")
     hue: float | None = _opt(
-        None, "random hue shift, fraction of the color wheel (e.g. 0.1; off for color classes)"
+        None, "random hue shift, fraction of the color wheel (e.g. 0.1; not for classes told apart by color)"
     )
     saturation: float | None = _opt(None, "random saturation factor (e.g. 0.3)")
     fill: str = _opt(
