@@ -30,6 +30,7 @@ h1, h2, h3 { font-weight: 600; } .caption { color: #555; font-size: 14px; margin
 img { image-rendering: pixelated; border: 1px solid #ddd; } table { border-collapse: collapse; }
 td, th { border: 1px solid #ccc; padding: 4px 10px; text-align: right; } th { background: #f3f3f3; }
 .gallery { display: flex; flex-wrap: wrap; gap: 12px; } .gallery div { text-align: center; font-size: 13px; }
+.warning { background: #fff4d6; border-left: 4px solid #e0a000; padding: 8px 12px; }
 </style>"""
 
 
@@ -159,6 +160,9 @@ def write_run_report(
         f"<p>test accuracy <b>{metrics.get('test_accuracy', float('nan')):.4f}</b> on {len(test_y)} images; "
         f"validation {metrics.get('val_accuracy', float('nan')):.4f}; {metrics.get('epochs_run', '?')} epochs</p>"
     )
+    overfitting = (metrics.get("overfitting") or {}).get("message")
+    if overfitting:
+        parts.append(f"<p class='warning'><b>warning:</b> {html.escape(overfitting)}</p>")
     parts.append(_figure("curves.png", "loss and accuracy per epoch, training and validation"))
     parts.append(_figure("confusion.png", "confusion matrix of the test split"))
     parts.append(_per_class_table(metrics))

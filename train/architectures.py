@@ -49,6 +49,11 @@ def build_model(name: str, spec: InputSpec, num_classes: int, cfg: TrainConfig):
     return ARCHITECTURES.get(name).build(spec, num_classes, cfg)
 
 
+def _width(cfg: TrainConfig) -> float:
+    """--width, 1 when unset (a run resolves it from the data first: defaults.resolve_width)."""
+    return 1.0 if cfg.width is None else cfg.width
+
+
 def _layers():
     import keras
 
@@ -90,10 +95,10 @@ def _dense(x, units: int, cfg: TrainConfig):
 def _fc4096_pair(x, cfg: TrainConfig):
     """AlexNet's and VGG's two fully connected 4096-unit layers (scaled by --width)."""
     _, layers = _layers()
-    x = _dense(x, 4096 * cfg.width, cfg)
+    x = _dense(x, 4096 * _width(cfg), cfg)
     if cfg.dropout > 0:
         x = layers.Dropout(cfg.dropout)(x)
-    return _dense(x, 4096 * cfg.width, cfg)
+    return _dense(x, 4096 * _width(cfg), cfg)
 
 
 def _classifier(inputs, x, num_classes: int, cfg: TrainConfig, name: str):
@@ -195,8 +200,10 @@ def convnet(spec: InputSpec, num_classes: int, cfg: TrainConfig):
     plan = convnet_plan(spec.height, spec.width)
     x = layers.Rescaling(1 / 255.0)(inputs)
     for stage, filters in enumerate(CONVNET_FILTERS[: plan.stages]):
-        x = _conv(x, filters * cfg.width, 3, cfg, strides=plan.stride if stage == 0 else 1, bn=cfg.batchnorm)
-        x = _conv(x, filters * cfg.width, 3, cfg, bn=cfg.batchnorm)
+        x = _conv(
+            x, filters * _width(cfg), 3, cfg, strides=plan.stride if stage == 0 else 1, bn=cfg.batchnorm
+        )
+        x = _conv(x, filters * _width(cfg), 3, cfg, bn=cfg.batchnorm)
         if plan.pool_last or stage < plan.stages - 1:
             x = _pool(cfg)(x)
     x = layers.GlobalAveragePooling2D()(x)
@@ -210,7 +217,7 @@ def alexnet(spec: InputSpec, num_classes: int, cfg: TrainConfig):
     so small images are not reduced to nothing."""
     _, layers = _layers()
     inputs = _input(spec)
-    w, large = cfg.width, min(spec.height, spec.width) >= 128
+    w, large = _width(cfg), min(spec.height, spec.width) >= 128
     x = layers.Rescaling(1 / 255.0)(inputs)
     x = _conv(x, 96 * w, 11 if large else 3, cfg, strides=4 if large else 1, bn=cfg.batchnorm)
     x = _pool(cfg, 3, 2, "same")(x)
@@ -229,7 +236,7 @@ def vgg16(spec: InputSpec, num_classes: int, cfg: TrainConfig):
     x = layers.Rescaling(1 / 255.0)(inputs)
     for filters, repeats in ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)):
         for _ in range(repeats):
-            x = _conv(x, filters * cfg.width, 3, cfg, bn=cfg.batchnorm)
+            x = _conv(x, filters * _width(cfg), 3, cfg, bn=cfg.batchnorm)
         x = _pool(cfg, 2, 2, "same")(x)
     x = layers.Flatten()(x)
     return _classifier(inputs, _fc4096_pair(x, cfg), num_classes, cfg, "vgg16")
@@ -254,7 +261,7 @@ def _backbone(factory: Callable, preprocess: Callable | None, **kwargs) -> Calla
         if spec.channels != 3:
             raise WeightsError(f"{factory.__name__} takes RGB input; received --color {spec.color}")
         weights = _weights_argument(cfg)
-        extra = {"alpha": cfg.width} if factory.__name__.startswith("MobileNet") else {}
+        extra = {"alpha": _width(cfg)} if factory.__name__.startswith("MobileNet") else {}
         try:
             base = factory(
                 include_top=False, weights=weights, input_shape=spec.shape, pooling="avg", name="backbone",

@@ -12,7 +12,7 @@ from cnnport.runtime import Registry
 
 from .config import TrainConfig
 
-__all__ = ["POLICIES", "Augmentation", "augmentation_for", "augmentation_layers", "mix_batch"]
+__all__ = ["POLICIES", "Augmentation", "augmentation_for", "augmentation_layers", "mix_batch", "policy_name"]
 
 
 @dataclass(frozen=True)
@@ -25,20 +25,28 @@ class Augmentation:
     translation: float = 0.0
     contrast: float = 0.0
     brightness: float = 0.0
+    hue: float = 0.0  # fraction of the color wheel
+    saturation: float = 0.0
+    fill: str = "constant"  # beyond the edges after rotation, zoom, translation: black, or reflect
 
     @property
     def active(self) -> bool:
-        return any((self.flip, self.rotation, self.zoom, self.translation, self.contrast, self.brightness))
+        return any(getattr(self, name) for name in (*_RANDOM, "flip"))
 
     def describe(self) -> str:
         """The transforms applied, for the log: 'flip no, rotation 0.08, zoom 0.2, ...'."""
         if not self.active:
             return "none"
         settings = [f"flip {'horizontal' if self.flip else 'no'}"]
-        for name in ("rotation", "zoom", "translation", "contrast", "brightness"):
+        for name in _RANDOM:
             if getattr(self, name):
                 settings.append(f"{name} {getattr(self, name):g}")
+        if self.fill != "constant" and any((self.rotation, self.zoom, self.translation)):
+            settings.append(f"fill {self.fill}")
         return ", ".join(settings)
+
+
+_RANDOM = ("rotation", "zoom", "translation", "contrast", "brightness", "hue", "saturation")
 
 
 POLICIES: Registry[Augmentation] = Registry("augmentation policy")
@@ -57,16 +65,16 @@ def augmentation_for(cfg: TrainConfig, *, flip_ok: bool, folder: bool) -> Augmen
     are not mirror-symmetric (digits) and for folders, where cnnport cannot know
     (a flipped arrow, letter or digit is another class).
     """
-    name = cfg.augment if cfg.augment != "auto" else ("strong" if folder else "light")
-    policy = POLICIES.get(name)
+    policy = POLICIES.get(policy_name(cfg, folder=folder))
     if not flip_ok or folder:
         policy = replace(policy, flip=False)
-    overrides = {
-        key: getattr(cfg, key)
-        for key in ("flip", "rotation", "zoom", "translation", "contrast", "brightness")
-        if getattr(cfg, key) is not None
-    }
-    return replace(policy, **overrides)
+    overrides = {key: getattr(cfg, key) for key in ("flip", *_RANDOM) if getattr(cfg, key) is not None}
+    return replace(policy, fill=cfg.fill, **overrides)
+
+
+def policy_name(cfg: TrainConfig, *, folder: bool) -> str:
+    """The policy --augment names, with ``auto`` resolved (strong for folders, else light)."""
+    return cfg.augment if cfg.augment != "auto" else ("strong" if folder else "light")
 
 
 def augmentation_layers(aug: Augmentation, seed: int):
@@ -80,17 +88,21 @@ def augmentation_layers(aug: Augmentation, seed: int):
     if aug.flip:
         steps.append(layers.RandomFlip("horizontal", seed=seed))
     if aug.rotation:
-        steps.append(layers.RandomRotation(aug.rotation, fill_mode="constant", seed=seed + 1))
+        steps.append(layers.RandomRotation(aug.rotation, fill_mode=aug.fill, seed=seed + 1))
     if aug.zoom:
-        steps.append(layers.RandomZoom(aug.zoom, fill_mode="constant", seed=seed + 2))
+        steps.append(layers.RandomZoom(aug.zoom, fill_mode=aug.fill, seed=seed + 2))
     if aug.translation:
         steps.append(
-            layers.RandomTranslation(aug.translation, aug.translation, fill_mode="constant", seed=seed + 3)
+            layers.RandomTranslation(aug.translation, aug.translation, fill_mode=aug.fill, seed=seed + 3)
         )
     if aug.contrast:
         steps.append(layers.RandomContrast(aug.contrast, value_range=(0, 255), seed=seed + 4))
     if aug.brightness:
         steps.append(layers.RandomBrightness(aug.brightness, value_range=(0, 255), seed=seed + 5))
+    if aug.hue:
+        steps.append(layers.RandomHue(aug.hue, value_range=(0, 255), seed=seed + 6))
+    if aug.saturation:
+        steps.append(layers.RandomSaturation(aug.saturation, value_range=(0, 255), seed=seed + 7))
     return keras.Sequential(steps, name="augmentation")
 
 

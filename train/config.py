@@ -25,6 +25,7 @@ SCHEDULES = ("cosine", "plateau", "none")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 CACHES = ("auto", "memory", "mmap")
 MIXES = ("none", "mixup", "cutmix")
+FILLS = ("constant", "reflect")
 # The key of config.json that records how the run was distributed (not a flag).
 DISTRIBUTION_KEY = "distribution"
 
@@ -59,7 +60,11 @@ class TrainConfig:
     )
     img_size: int | None = _opt(None, "square input size in pixels (default: the architecture's own)")
     color: str | None = _opt(None, "input color RGB or GRAY (default: the architecture's own)")
-    width: float = _opt(1.0, "width multiplier for alexnet / vgg16 / mobilenet (channels scale by it)")
+    width: float | None = _opt(
+        None,
+        "width multiplier of convnet / alexnet / vgg16 / mobilenet (channels scale by it; default: resolved "
+        "from the training split's size, see train/defaults.py; 1 for now)",
+    )
     activation: str = _opt("relu", "activation of the hidden layers: " + ", ".join(ACTIVATIONS))
     pooling: str = _opt("max", "pooling of the small CNNs: max or average")
     dropout: float = _opt(0.25, "dropout rate before the classifier (0 disables)")
@@ -79,6 +84,13 @@ class TrainConfig:
     translation: float | None = _opt(None, "random translation, fraction of the size (e.g. 0.1)")
     contrast: float | None = _opt(None, "random contrast factor (e.g. 0.2)")
     brightness: float | None = _opt(None, "random brightness factor (e.g. 0.2)")
+    hue: float | None = _opt(
+        None, "random hue shift, fraction of the color wheel (e.g. 0.1; not for classes told apart by color)"
+    )
+    saturation: float | None = _opt(None, "random saturation factor (e.g. 0.3)")
+    fill: str = _opt(
+        "constant", "what augmentation shows beyond the image's edges: constant (black) or reflect"
+    )
     mix: str = _opt("none", "batch mixing: none, mixup or cutmix")
     mix_alpha: float = _opt(0.2, "Beta(alpha, alpha) parameter of mixup / cutmix")
     optimizer: str = _opt("adamw", "optimizer: adam, adamw (decoupled weight decay) or sgd")
@@ -121,7 +133,8 @@ class TrainConfig:
             ("batch-size", self.batch_size is None or self.batch_size >= 1, "at least 1"),
             ("img-size", self.img_size is None or 8 <= self.img_size <= 1024, "8..1024"),
             ("color", self.color in (None, "RGB", "GRAY"), "RGB or GRAY"),
-            ("width", 0 < self.width <= 4, "in (0, 4]"),
+            ("width", self.width is None or 0 < self.width <= 4, "in (0, 4]"),
+            ("fill", self.fill in FILLS, ", ".join(FILLS)),
             ("activation", self.activation in ACTIVATIONS, ", ".join(ACTIVATIONS)),
             ("pooling", self.pooling in POOLINGS, ", ".join(POOLINGS)),
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
@@ -146,7 +159,7 @@ class TrainConfig:
             if not ok:
                 value = getattr(self, flag.replace("-", "_"))
                 raise InputError(f"--{flag} must be {accepted}; received {value!r}")
-        for name in ("rotation", "zoom", "translation", "contrast", "brightness"):
+        for name in ("rotation", "zoom", "translation", "contrast", "brightness", "hue", "saturation"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 raise InputError(f"--{name} must be in [0, 1]; received {value!r}")

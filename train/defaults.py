@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .config import TrainConfig
 
-__all__ = ["Schedule", "resolve_schedule"]
+__all__ = ["Schedule", "resolve_schedule", "resolve_width"]
 
 DEFAULT_BATCH = 64
 DEFAULT_LR = 2e-3  # at DEFAULT_BATCH; scaled linearly with the batch size (Goyal et al. 2017)
@@ -22,6 +22,8 @@ EPOCH_STEPS = 500  # automatic epochs: about this many optimizer steps in all ..
 MIN_EPOCHS, MAX_EPOCHS = 40, 100  # ... within these bounds (40: the digits default before, kept)
 PATIENCE_STEPS = 150  # automatic patience: about this many steps without improvement ...
 MIN_PATIENCE, MAX_PATIENCE = 8, 25  # ... within these bounds
+SMALL_DATA = 500  # training images below which convnet is built at SMALL_DATA_WIDTH
+SMALL_DATA_WIDTH = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,14 @@ class Schedule:
 
 def _clip(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
+
+
+def resolve_width(cfg: TrainConfig, train_samples: int) -> float:
+    """--width, or when unset: SMALL_DATA_WIDTH for convnet on fewer than SMALL_DATA
+    training images, else 1."""
+    if cfg.width is not None:
+        return cfg.width
+    return SMALL_DATA_WIDTH if cfg.model == "convnet" and train_samples < SMALL_DATA else 1.0
 
 
 def resolve_schedule(cfg: TrainConfig, train_samples: int, replicas: int = 1) -> Schedule:

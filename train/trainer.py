@@ -22,15 +22,16 @@ from cnnport.runtime import InputSpec, ModelCard, OutputSpec, Provenance, Resize
 from cnnport.runtime.files import atomic_path, atomic_write_text
 
 from .architectures import ARCHITECTURES, build_model
-from .augment import augmentation_for, augmentation_layers
+from .augment import augmentation_for, augmentation_layers, policy_name
 from .batchnorm import set_batchnorm_momentum
 from .callbacks import EarlyStoppingPastChance, NanGuard, above_chance
 from .config import TrainConfig
 from .datasets import DATASETS, Splits, load_dataset
-from .defaults import Schedule, resolve_schedule
+from .defaults import Schedule, resolve_schedule, resolve_width
 from .distributed import Role, cluster_from_env, make_strategy, peer_lost_message, role_of, worker_lost
 from .errors import TrainError
 from .loop import distribute_split, predict, run_epochs
+from .overfitting import overfitting_report
 from .pipeline import cache_split, make_dataset
 from .report import classification_metrics, plot_confusion, plot_curves, read_history
 from .watchdog import Watchdog
@@ -60,6 +61,7 @@ class Run:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     role: Role = field(default_factory=lambda: Role(0, 1, 1))  # a worker other than the chief wrote nothing
     at_chance: str | None = None  # the warning when the test accuracy is near chance
+    overfitting: str | None = None  # the warning when validation stayed far below training
 
     @property
     def model_path(self) -> Path:
@@ -111,7 +113,7 @@ def fit(config: TrainConfig) -> Run:
     if not role.is_chief:
         return Run(run_dir, config, None, {}, time.perf_counter() - started, role.replicas, stopped, splits.skipped,
                    role)  # fmt: skip
-    metrics = _evaluate_and_report(model, splits, run_dir, stopped)
+    metrics = _evaluate_and_report(model, splits, run_dir, stopped, config)
     card = _card(config, spec, resize, splits, metrics)
     _save_model(model, run_dir / "model.keras")
     atomic_write_text(run_dir / "card.json", card.to_json(indent=2) + "\n")
@@ -120,8 +122,11 @@ def fit(config: TrainConfig) -> Run:
     )
     if at_chance:
         logger.error(at_chance)
+    overfitting = (metrics.get("overfitting") or {}).get("message")
+    if overfitting:
+        logger.warning(overfitting)
     return Run(run_dir, config, card, metrics, time.perf_counter() - started, role.replicas,
-               stopped, splits.skipped, role, at_chance)  # fmt: skip
+               stopped, splits.skipped, role, at_chance, overfitting)  # fmt: skip
 
 
 def _train_model(config: TrainConfig, strategy, role: Role, watchdog: Watchdog | None):
@@ -182,7 +187,7 @@ def _resolved(config: TrainConfig, train_samples: int, role: Role) -> TrainConfi
     with the distribution record, so the run repeats and resumes from it exactly."""
     schedule = resolve_schedule(config, train_samples, role.replicas)
     config = replace(config, batch_size=schedule.batch_size, lr=schedule.lr, epochs=schedule.epochs,
-                     patience=schedule.patience)  # fmt: skip
+                     patience=schedule.patience, width=resolve_width(config, train_samples))  # fmt: skip
     if role.is_chief:
         config.save(config.run_dir / "config.json", role.record(schedule.batch_size))
     return config
@@ -384,7 +389,9 @@ def _backbone_layer(model):
         return None
 
 
-def _evaluate_and_report(model, splits: Splits, run_dir: Path, stopped: str | None) -> dict:
+def _evaluate_and_report(
+    model, splits: Splits, run_dir: Path, stopped: str | None, config: TrainConfig
+) -> dict:
     probabilities = predict(model, splits.test.x)
     test = classification_metrics(splits.test.y, probabilities, splits.labels)
     val_probabilities = predict(model, splits.val.x)
@@ -399,11 +406,23 @@ def _evaluate_and_report(model, splits: Splits, run_dir: Path, stopped: str | No
         "skipped_files": len(splits.skipped),
         "test": test,
         "stopped": stopped,
+        "overfitting": _overfitting(history, splits, config),
     }
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     plot_curves(history, run_dir / "curves.png")
     plot_confusion(splits.test.y, probabilities.argmax(1), splits.labels, run_dir / "confusion.png")
     return metrics
+
+
+def _overfitting(history: dict, splits: Splits, config: TrainConfig) -> dict | None:
+    found = overfitting_report(
+        history,
+        train_samples=len(splits.train),
+        num_classes=len(splits.labels),
+        augment=policy_name(config, folder=_is_folder(config)),
+        pretrained_available=config.weights == "none",
+    )
+    return found.to_dict() if found else None
 
 
 def _card(

@@ -117,6 +117,8 @@ def _summary(run) -> None:
     print("\n".join(lines))
     if run.stopped:
         print(f"error: {run.stopped}", file=sys.stderr)
+    if run.overfitting:
+        print(f"warning: {run.overfitting}", file=sys.stderr)
     if run.at_chance:
         kept = "warning" if run.config.keep_at_chance else "error"
         print(f"{kept}: {run.at_chance}", file=sys.stderr)

@@ -57,3 +57,22 @@ def test_bad_values_are_still_errors(field):
 
     with pytest.raises(InputError, match=f"--{field.replace('_', '-')} must be at least 1; received 0"):
         TrainConfig(**{field: 0})
+
+
+def test_color_jitter_and_reflected_edges_are_opt_in_and_run():
+    pytest.importorskip("tensorflow")
+    import numpy as np
+
+    from cnnport.train.augment import augmentation_layers
+    from cnnport.train.defaults import resolve_width
+
+    default = augmentation_for(TrainConfig(), flip_ok=True, folder=True)
+    assert (default.hue, default.saturation, default.fill) == (0.0, 0.0, "constant")
+    aug = augmentation_for(TrainConfig(hue=0.1, saturation=0.3, fill="reflect"), flip_ok=True, folder=True)
+    assert aug.describe().endswith("hue 0.1, saturation 0.3, fill reflect")
+    images = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
+    out = np.asarray(augmentation_layers(aug, seed=0)(images, training=True))
+    assert out.shape == images.shape
+    assert np.isfinite(out).all()
+    assert resolve_width(TrainConfig(model="convnet"), 210) == 1.0  # unchanged until measured
+    assert resolve_width(TrainConfig(model="convnet", width=0.5), 210) == 0.5
