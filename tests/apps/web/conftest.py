@@ -111,17 +111,6 @@ def build_cam_classifier(path: Path, weights: np.ndarray, bias: np.ndarray) -> N
 
 
 @pytest.fixture(scope="session")
-def digits_split():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    return train_test_split(
-        digits.images, digits.target, test_size=0.25, random_state=0, stratify=digits.target
-    )
-
-
-@pytest.fixture(scope="session")
 def digits_model(tmp_path_factory: pytest.TempPathFactory, digits_split) -> DigitsModel:
     """A logistic regression trained on Python's preprocessing of digit frames."""
     from sklearn.linear_model import LogisticRegression

@@ -42,17 +42,6 @@ def _digit_frame(image8x8: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np
 
 
 @pytest.fixture(scope="session")
-def digits_split():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    return train_test_split(
-        digits.images, digits.target, test_size=0.25, random_state=0, stratify=digits.target
-    )
-
-
-@pytest.fixture(scope="session")
 def digits_model(tmp_path_factory: pytest.TempPathFactory, digits_split) -> DigitsModel:
     """A logistic regression on 32x32 gray pixels, written as an ONNX graph with a card.
 
