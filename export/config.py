@@ -9,7 +9,7 @@ from cnnport.runtime import FRAME_COLORS
 
 from .deploy import DEPLOY_TARGETS
 from .errors import ExportError
-from .heads import HEAD_CHOICES, InputScaling
+from .heads import HEAD_CHOICES, PREPROCESS_MODES, InputScaling
 from .variants import VARIANTS
 
 __all__ = ["DEFAULT_OPSET", "ExportConfig"]
@@ -45,6 +45,8 @@ class ExportConfig:
         mean: per-channel (or one) mean subtracted after ``input_range``.
         std: per-channel (or one) standard deviation divided by after ``mean``.
         cam: add the ``class_maps`` output where the head allows it (see cam.py).
+        preprocess: a keras.applications preprocessing mode put into the graph: caffe, tf
+            or torch (heads.PREPROCESS_MODES); instead of input_range, mean and std.
         frames: channel orders (BGR, RGB, RGBA, BGRA, GRAY) to write a frame model for,
             beside each model written: the decoded frame goes into the graph (frame.py).
         targets: deployment targets written from every gated model, by their registered
@@ -72,6 +74,7 @@ class ExportConfig:
     std: tuple[float, ...] | None = None
     cam: bool = True
     frames: tuple[str, ...] = ()
+    preprocess: str | None = None
     targets: tuple[str, ...] = ()
     triton_repository: str | None = None
     triton_max_batch_size: int = 32
@@ -112,6 +115,20 @@ class ExportConfig:
         unknown = [c for c in self.frames if c not in FRAME_COLORS]
         if unknown:
             raise ExportError(f"unknown frame color {unknown[0]!r}; accepted: {', '.join(FRAME_COLORS)}")
+        if self.preprocess is not None:
+            if self.preprocess not in PREPROCESS_MODES:
+                raise ExportError(
+                    f"--preprocess must be one of {', '.join(PREPROCESS_MODES)}; received {self.preprocess!r}"
+                )
+            given = [
+                f
+                for f, v in (("--input-range", self.input_range), ("--mean", self.mean), ("--std", self.std))
+                if v
+            ]
+            if given:
+                raise ExportError(
+                    f"--preprocess {self.preprocess} sets the scaling itself; give it without {', '.join(given)}"
+                )
         if self.std is not None and any(v == 0 for v in self.std):
             raise ExportError(f"--std must not contain 0; received {list(self.std)}")
 
@@ -122,6 +139,8 @@ class ExportConfig:
     @property
     def scaling(self) -> InputScaling:
         """The pixel scaling to put in front of the model (identity by default)."""
+        if self.preprocess is not None:
+            return PREPROCESS_MODES[self.preprocess]
         return InputScaling(
             range=tuple(self.input_range or (0.0, 255.0)),
             mean=tuple(self.mean or (0.0,)),

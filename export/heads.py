@@ -38,6 +38,7 @@ from .kgraph import between, call, chain, opaque
 
 __all__ = [
     "HEAD_CHOICES",
+    "PREPROCESS_MODES",
     "Head",
     "InputScaling",
     "check_head",
@@ -90,26 +91,45 @@ class InputScaling:
     """Pixel scaling put in front of a model trained on scaled pixels without a scaling layer.
 
     ``0..255`` is mapped linearly to ``range``; then ``mean`` is subtracted and the result
-    divided by ``std`` (one value, or one per channel), in the units of ``range``.
+    divided by ``std`` (one value, or one per channel), in the units of ``range``. With
+    ``reverse_channels`` the channels are reversed (RGB to BGR) first, so ``mean`` and
+    ``std`` are in BGR order.
     """
 
     range: tuple[float, float] = (0.0, 255.0)
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
+    reverse_channels: bool = False  # RGB -> BGR first (keras.applications' "caffe" mode)
 
     @property
     def identity(self) -> bool:
-        return self.range == (0.0, 255.0) and set(self.mean) == {0.0} and set(self.std) == {1.0}
+        plain = self.range == (0.0, 255.0) and set(self.mean) == {0.0} and set(self.std) == {1.0}
+        return plain and not self.reverse_channels
 
     def apply(self, pixels: Any) -> Any:
         if self.identity:
             return pixels
+        if self.reverse_channels:
+            import keras
+
+            pixels = keras.ops.flip(pixels, axis=-1)
         low, high = self.range
         scale = (high - low) / 255.0
         mean = np.asarray(self.mean, np.float32)
         std = np.asarray(self.std, np.float32)
         # One multiply-add: folds into a single scalar/per-channel Mul and Add in ONNX.
         return pixels * (scale / std) + ((low - mean) / std)
+
+
+# keras.applications.imagenet_utils.preprocess_input's modes as scalings of 0..255 RGB.
+PREPROCESS_MODES: dict[str, InputScaling] = {
+    # "caffe": RGB -> BGR, then the ImageNet means (BGR order) subtracted; no scaling.
+    "caffe": InputScaling(mean=(103.939, 116.779, 123.68), reverse_channels=True),
+    # "tf": pixels / 127.5 - 1.
+    "tf": InputScaling(range=(-1.0, 1.0)),
+    # "torch": pixels / 255, then the ImageNet mean and std per channel.
+    "torch": InputScaling(range=(0.0, 1.0), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+}
 
 
 def _activation_of(layer: Any) -> str | None:

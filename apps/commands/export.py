@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from cnnport.export.deploy import DEPLOY_TARGETS  # numpy only: the parser stays light
-from cnnport.export.heads import HEAD_CHOICES
+from cnnport.export.heads import HEAD_CHOICES, PREPROCESS_MODES
 from cnnport.export.variants import VARIANTS
 from cnnport.runtime import FRAME_COLORS
 
@@ -139,6 +139,14 @@ class Export(Command):
             "--mean", default=None, metavar="M[,M,M]", help="subtract per channel, after --input-range"
         )
         heads.add_argument("--std", default=None, metavar="S[,S,S]", help="divide per channel, after --mean")
+        heads.add_argument(
+            "--preprocess",
+            choices=list(PREPROCESS_MODES),
+            default=None,
+            help="the model expects keras.applications' preprocess_input(x, mode=...) outside it: put that "
+            "into the graph (caffe: RGB->BGR and the ImageNet means, as ResNet50 and VGG16; tf: -1..1; "
+            "torch: 0..1 and the ImageNet mean and std, as DenseNet); instead of --input-range/--mean/--std",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         require_export_stack("cnnport export")
@@ -168,6 +176,7 @@ class Export(Command):
             std=parse_floats(args.std, "--std"),
             cam=args.cam,
             frames=tuple(dict.fromkeys(args.frames or ())),
+            preprocess=args.preprocess,
             targets=tuple(dict.fromkeys(args.targets or ())),
             triton_repository=args.triton_repository,
             triton_max_batch_size=args.triton_max_batch,
