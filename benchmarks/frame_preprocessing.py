@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 
 from cnnport.export.frame import preprocessing_model
-from cnnport.export.framegate import to_color
 from cnnport.runtime import InputSpec, ModelCard, ResizeSpec, preprocess
+from cnnport.runtime.preprocess import to_frame_color
 
 SIZES = ((480, 640), (720, 1280), (640, 480), (240, 320))
 CARDS = {
@@ -79,7 +79,7 @@ def pixel_rows(photos: list[np.ndarray]) -> list[str]:
             for photo in photos:
                 for frame in frames_of(photo):
                     python = preprocess(frame, spec, resize)
-                    ours = graph.run(None, {"frame": to_color(frame[None], color)})[0]
+                    ours = graph.run(None, {"frame": to_frame_color(frame, color)[None]})[0]
                     gap = np.abs(python.astype(np.int32) - ours.astype(np.int32))
                     worst, differ, total = (
                         max(worst, int(gap.max())),
@@ -98,7 +98,7 @@ def cost_rows(photo: np.ndarray, rounds: int, calls: int) -> list[str]:
         card = ModelCard(labels=("a", "b"), input=spec, resize=resize)
         runs = {"python (OpenCV)": lambda spec=spec, resize=resize: preprocess(frame, spec, resize)}
         for color in COLORS:
-            graph, fed = session(card, color), to_color(frame[None], color)
+            graph, fed = session(card, color), to_frame_color(frame, color)[None]
             runs[f"graph {color}"] = lambda graph=graph, fed=fed: graph.run(None, {"frame": fed})
         wall: dict[str, list[float]] = {k: [] for k in runs}
         cpu: dict[str, list[float]] = {k: [] for k in runs}

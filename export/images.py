@@ -69,13 +69,6 @@ def held_out_images(data: str, card):
 
 
 # cv2 color codes from a model input's color (GRAY or RGB) to a frame's channel order.
-_TO_FRAME = {
-    ("GRAY", "BGR"): "COLOR_GRAY2BGR", ("GRAY", "RGB"): "COLOR_GRAY2RGB", ("GRAY", "RGBA"): "COLOR_GRAY2RGBA",
-    ("GRAY", "BGRA"): "COLOR_GRAY2BGRA", ("RGB", "BGR"): "COLOR_RGB2BGR", ("RGB", "RGBA"): "COLOR_RGB2RGBA",
-    ("RGB", "BGRA"): "COLOR_RGB2BGRA", ("RGB", "GRAY"): "COLOR_RGB2GRAY",
-}  # fmt: skip
-
-
 def frames_from_images(images: np.ndarray, source: str, color: str, height: int, width: int) -> np.ndarray:
     """Camera-like frames made from images at model input size: each image enlarged
     (OpenCV linear) to ``height`` x ``width`` and put in the frame's channel order.
@@ -85,10 +78,12 @@ def frames_from_images(images: np.ndarray, source: str, color: str, height: int,
     """
     import cv2
 
+    from cnnport.runtime.preprocess import to_frame_color
+
     frames = []
-    for image in images:
+    for image in images.astype(np.uint8):
         big = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-        if source != color:
-            big = cv2.cvtColor(big, getattr(cv2, _TO_FRAME[(source, color)]))
-        frames.append(big.reshape(height, width, -1))
+        big = big.reshape(height, width, -1)
+        # Only channels move (the runtime's own rule): gray is replicated, alpha opaque.
+        frames.append(to_frame_color(big, color, "RGB" if source == "RGB" else "BGR"))
     return np.stack(frames).astype(np.uint8)

@@ -31,7 +31,7 @@ from .convert import convert
 from .deploy import Deployed, deploy, gated_artifacts, ort_report_path
 from .errors import ExportError, GraphCheckError, ParityError, SourceModelError, VariantBudgetError
 from .frame import frame_card, frame_model, frame_path
-from .framegate import gate_frame_model
+from .framegate import FRAME_TOLERANCE, gate_frame_model
 from .graphcheck import check_graph, random_ops
 from .graphopt import optimize_graph
 from .heads import Head, InputScaling, check_head, find_head, resolve_head, starts_with_scaling
@@ -323,7 +323,15 @@ def _frames(model: Any, runner: Any, card: ModelCard, path: Path, config, data, 
     for color in config.frames:
         framed = frame_model(model, card, color)
         gate = gate_frame_model(
-            runner, framed.SerializeToString(), card, color, x, y, threshold=data.threshold
+            runner,
+            framed.SerializeToString(),
+            card,
+            color,
+            x,
+            y,
+            threshold=data.threshold,
+            tolerance=FRAME_TOLERANCE if kind == "fp32" else None,
+            budget=None if kind == "fp32" else config.budget(kind),
         )
         logger.info("%s frame model: %s", color, gate.describe())
         reports = {**gate.reports}

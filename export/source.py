@@ -219,7 +219,7 @@ def _input_spec(
         height, width = input_size
     if height is None or width is None:
         raise SourceModelError(
-            f"{where} takes images of any size {shape}; pass --input-size HxW (e.g. 224x224) "
+            f"{where} takes images of any size {shape}; pass --input-size HxW (e.g. 224x224; input_shape=(H, W, C) in Python) "
             "to fix the size the exported graph and the camera frames use"
         )
     return InputSpec(

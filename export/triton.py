@@ -162,7 +162,7 @@ def _validate(text: str) -> None:
     try:
         import tritonclient  # noqa: F401  (optional: the test suite validates without it being here)
     except ModuleNotFoundError:
-        logger.info('config.pbtxt not parsed with Triton\'s schema: pip install "cnnport[triton]"')
+        logger.warning('config.pbtxt not parsed with Triton\'s schema: pip install "cnnport[triton]"')
         return
     parse_config(text)
 

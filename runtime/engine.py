@@ -176,7 +176,10 @@ class Engine:
         frame channel order (see :func:`to_frame_color`)."""
         if self.frame is None:
             raise InputError(f"{str(self.path)!r} is a tensor model; frames() is for frame models")
-        return [to_frame_color(image, self.frame.color, color) for image in decode_all(images, color)]
+        decoded = decode_all(images, color)
+        if not decoded:
+            raise InputError("received an empty batch; accepted: at least one image")
+        return [to_frame_color(image, self.frame.color, color) for image in decoded]
 
     def predict(
         self,
@@ -244,7 +247,8 @@ class Engine:
         """Class probabilities, shape (N, classes), for a model-input tensor.
 
         The tensor must be (N, H, W, C) as the card says. Another dtype is cast when
-        the cast loses nothing, else refused; NaN and Inf are refused.
+        the cast loses nothing, else refused; NaN and Inf are refused. A frame model takes
+        uint8 frames (N, H, W, C) of any size in its frame color, nothing else.
         """
         tensor = self._checked(tensor)
         chunk = self._batch_dim or self.max_batch

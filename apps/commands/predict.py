@@ -70,20 +70,25 @@ class Predict(Command):
     @staticmethod
     def _classify(engine: Engine, paths: list[Path], top_k: int, threshold: float | None = None):
         """Pairs of (path, Prediction) or (path, error text) for one batch."""
+        import numpy as np
+
         from cnnport.runtime.preprocess import decode_image
 
         images, ok = [], []
         results: dict[Path, object] = {}
         for path in paths:
             try:
-                images.append(decode_image(path))
+                # A frame model gets the decoded image itself; a tensor model's batch holds
+                # only model-size tensors (a batch of full photos would hold gigabytes).
+                images.append(decode_image(path) if engine.frame is not None else engine.preprocess(path)[0])
                 ok.append(path)
             except ImageDecodeError as exc:
                 results[path] = str(exc)
         if ok:
-            # A list, so a frame model gets each frame as it is and a tensor model the
-            # shared preprocessing: Engine.predict picks.
-            predictions = engine.predict(images, top_k=top_k, threshold=threshold)
+            if engine.frame is not None:
+                predictions = engine.predict(images, top_k=top_k, threshold=threshold)
+            else:
+                predictions = engine.predict_tensor(np.stack(images), top_k=top_k, threshold=threshold)
             results.update(zip(ok, predictions, strict=True))
         return [(path, results[path]) for path in paths]
 

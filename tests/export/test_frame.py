@@ -8,6 +8,7 @@ the frame model answers as the tensor model does.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -16,7 +17,6 @@ import onnxruntime as ort
 import pytest
 
 from cnnport.export.frame import preprocessing_model
-from cnnport.export.framegate import to_color
 from cnnport.runtime import (
     Engine,
     InputError,
@@ -58,7 +58,7 @@ def _graph(card: ModelCard, color: str) -> ort.InferenceSession:
 
 
 @pytest.mark.parametrize(("spec", "resize", "share"), CARDS, ids=lambda v: getattr(v, "mode", None))
-@pytest.mark.parametrize("color", ["BGR", "RGBA"])
+@pytest.mark.parametrize("color", ["BGR", "RGB", "RGBA", "BGRA", "GRAY"])
 def test_training_engine_and_graph_make_the_same_tensor(tmp_path, photos, spec, resize, share, color):
     from cnnport.train.datasets import _decode_all  # what training's folder loader calls per file
 
@@ -73,7 +73,14 @@ def test_training_engine_and_graph_make_the_same_tensor(tmp_path, photos, spec, 
     for photo, from_training in zip(photos, trained, strict=True):
         engine = preprocess(photo, spec, resize)[0]
         np.testing.assert_array_equal(engine, from_training)
-        ours = graph.run(None, {"frame": to_color(photo[None], color)})[0][0]
+        frame = to_frame_color(photo, color)
+        if color == "GRAY":  # a gray camera: Python's preprocessing of the gray frame
+            engine = preprocess(frame, spec, resize)[0]
+        else:  # moving channels loses nothing: the same tensor from the frame as given
+            np.testing.assert_array_equal(
+                preprocess(frame, spec, resize, color=color[:3] if color[:3] == "RGB" else "BGR")[0], engine
+            )
+        ours = graph.run(None, {"frame": frame[None]})[0][0]
         gap = np.abs(ours.astype(np.int32) - engine.astype(np.int32))
         assert gap.max() <= 1, f"{photo.shape}: {gap.max()} levels apart"
         differ, total = differ + int((gap > 0).sum()), total + gap.size
@@ -178,3 +185,68 @@ def test_predict_command_reads_files_into_a_frame_model(framed: Path, digits, tm
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(lines) == 6
     assert np.mean([int(line["label"]) == y for line, y in zip(lines, y_test[:6], strict=True)]) >= 0.5
+
+
+def _frame_file(tensor_path: Path, color: str, resize: ResizeSpec | None = None) -> Path:
+    """The frame model of ``tensor_path`` written beside it (optionally for another resize rule)."""
+    import onnx
+
+    from cnnport.export.frame import frame_card, frame_model
+    from cnnport.runtime import METADATA_KEY
+
+    card = read_card(tensor_path)
+    if resize is not None:
+        card = replace(card, resize=resize)
+    framed = frame_model(onnx.load(tensor_path), card, color)
+    del framed.metadata_props[:]
+    onnx.helper.set_model_props(framed, {METADATA_KEY: frame_card(card, color).to_json()})
+    path = tensor_path.with_name(f"{tensor_path.stem}.frame-{color.lower()}.onnx")
+    onnx.save(framed, path)
+    return path
+
+
+def test_rgb_frames_gray_images_and_empty_batches_on_a_color_frame_model(tmp_path, photos):
+    from tests.models import build_classifier
+
+    card = ModelCard(
+        labels=("a", "b", "c", "d"),
+        input=InputSpec(height=24, width=24),
+        resize=ResizeSpec("center_crop", "area"),
+    )
+    tensor_path = tmp_path / "rgb.onnx"
+    build_classifier(tensor_path, height=24, width=24, channels=3, labels=card.labels, card=card, seed=3)
+    tensor, frame = Engine(tensor_path), Engine(_frame_file(tensor_path, "RGBA"))
+    for photo in photos[:4]:
+        want = tensor.predict(photo).scores
+        # The same photo handed over in RGB order, and as a 2-D gray image.
+        np.testing.assert_allclose(
+            frame.predict(photo[..., ::-1].copy(), color="RGB").scores, want, atol=2e-2
+        )
+        gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+        np.testing.assert_allclose(frame.predict(gray).scores, tensor.predict(gray).scores, atol=2e-2)
+    # Not vacuous: the photo in the wrong channel order answers differently.
+    assert (
+        np.abs(frame.predict(photos[0], color="RGB").scores - tensor.predict(photos[0]).scores).max() > 2e-2
+    )
+    with pytest.raises(InputError, match="empty batch"):
+        frame.predict([])
+
+
+def test_the_frame_gate_fails_a_frame_model_that_answers_differently(framed: Path, digits):
+    from cnnport.export.framegate import gate_frame_model
+    from cnnport.export.parity import ort_runner
+
+    _, _, x_test, y_test = digits
+    card = read_card(framed)
+    runner = ort_runner(framed.read_bytes())
+    good = gate_frame_model(
+        runner, _frame_file(framed, "BGR").read_bytes(), card, "BGR", x_test[:24], y_test[:24], tolerance=1e-2
+    )
+    assert good.passed, good.reports["all"].failures
+    # A frame model that crops where the card stretches: its pixels are not Python's.
+    cropped = _frame_file(framed, "BGR", ResizeSpec("center_crop", card.resize.interpolation)).read_bytes()
+    bad = gate_frame_model(runner, cropped, card, "BGR", x_test[:24], y_test[:24], tolerance=1e-2)
+    assert not bad.passed
+    assert any("probabilities differ" in f or "top-1" in f for f in bad.reports["all"].failures), bad.reports[
+        "all"
+    ].failures
