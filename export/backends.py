@@ -36,7 +36,15 @@ from cnnport.runtime import PROVIDERS, CnnportError, Registry, UnknownNameError,
 
 from .parity import Outputs
 
-__all__ = ["KERAS_RUNNERS", "RUNNERS", "Runner", "Target", "UnsupportedError", "runtime_target"]
+__all__ = [
+    "KERAS_RUNNERS",
+    "RUNNERS",
+    "Runner",
+    "Target",
+    "UnsupportedError",
+    "open_engine",
+    "runtime_target",
+]
 
 
 @dataclass(frozen=True)
@@ -73,21 +81,27 @@ RUNNERS: Registry[Callable[[Target], Runner]] = Registry("bench runner")
 KERAS_RUNNERS = ("keras-function", "keras-predict")
 
 
-def _engine(target: Target, io_binding: bool | None) -> Runner:
+def open_engine(target: Target, io_binding: bool | None = None) -> Any:
+    """The Engine on ``target`` as bench and check open it (no warm-up: the bench
+    measures the first inference itself); a model it cannot open is UnsupportedError."""
     from cnnport.runtime import Engine
 
     try:
-        engine = Engine(
+        return Engine(
             target.onnx,
             providers=target.provider,
             device_id=target.device_id,
             threads=target.threads,
             spinning=target.spinning,
-            warmup=False,  # the bench measures the first inference itself
+            warmup=False,
             io_binding=io_binding,
         )
     except CnnportError as exc:
         raise UnsupportedError(str(exc)) from None
+
+
+def _engine(target: Target, io_binding: bool | None) -> Runner:
+    engine = open_engine(target, io_binding)
 
     def check(batch: np.ndarray) -> Outputs:
         if engine.has_class_maps:

@@ -9,12 +9,14 @@ same frames, so the two rows of one `cnnport bench` run compare like for like.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
-from cnnport.runtime import CnnportError, UnsupportedError
+from cnnport.runtime import UnsupportedError
 
-from .backends import RUNNERS, Runner, Target
+from .backends import RUNNERS, Runner, Target, open_engine
 from .frame import frame_path
 from .parity import Outputs
 
@@ -35,22 +37,6 @@ def bench_frames(batch: np.ndarray) -> list[np.ndarray]:
     return frames
 
 
-def _engine(path, target: Target):
-    from cnnport.runtime import Engine
-
-    try:
-        return Engine(
-            path,
-            providers=target.provider,
-            device_id=target.device_id,
-            threads=target.threads,
-            spinning=target.spinning,
-            warmup=False,
-        )
-    except CnnportError as exc:
-        raise UnsupportedError(str(exc)) from None
-
-
 def _predict_runner(engine) -> Runner:
     def check(frames: np.ndarray) -> Outputs:
         return Outputs(np.stack([p.scores for p in engine.predict(bench_frames(frames))]))
@@ -61,7 +47,7 @@ def _predict_runner(engine) -> Runner:
 @RUNNERS.register("engine-predict")
 def engine_predict_runner(target: Target) -> Runner:
     """``Engine.predict`` on 640x480 BGR frames: Python preprocessing, then the model."""
-    engine = _engine(target.onnx, target)
+    engine = open_engine(target)
     if engine.frame is not None:
         raise UnsupportedError(
             f"{target.onnx} is a frame model; give the tensor model (engine-frame times this)"
@@ -77,4 +63,4 @@ def engine_frame_runner(target: Target) -> Runner:
         raise UnsupportedError(
             f"no frame model {str(path)!r} beside it (cnnport export --frame BGR writes it)"
         )
-    return _predict_runner(_engine(path, target))
+    return _predict_runner(open_engine(replace(target, onnx=path)))

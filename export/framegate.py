@@ -46,7 +46,8 @@ class FrameGate:
 
     @property
     def passed(self) -> bool:
-        return self.max_levels <= MAX_LEVELS and self.reports["all"].passed
+        """Every check, pixels included, is a failure line of the merged report."""
+        return self.reports["all"].passed
 
     def describe(self) -> str:
         share = self.differing / max(self.values, 1)

@@ -318,7 +318,7 @@ def _variant(
 
 def _frames(model: Any, runner: Any, card: ModelCard, path: Path, config, data, result, kind: str) -> None:
     """The frame models of one written model (``--frame``), each gated against it."""
-    x, y = data.sets.get("held-out") or next(iter(data.sets.values()))
+    x, y = next(iter(data.sets.values()))  # the held-out images when there are any (first)
     x, y = x[:FRAME_GATE_IMAGES], None if y is None else y[:FRAME_GATE_IMAGES]
     for color in config.frames:
         framed = frame_model(model, card, color)
