@@ -273,19 +273,20 @@ def opencv_runner(target: Target) -> Runner:
         net = cv2.dnn.readNetFromONNX(str(target.onnx))
     except cv2.error as exc:
         raise UnsupportedError(f"cv2.dnn.readNetFromONNX failed: {_cv_reason(exc)}") from None
-    names = net.getUnconnectedOutLayersNames()
+    names = list(net.getUnconnectedOutLayersNames())
     output = "probabilities" if "probabilities" in names else names[0]
-    wanted = [output] + [n for n in ("logits", "class_maps") if n in names]
 
-    def forward(x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+    def forward(x: np.ndarray) -> dict[str, np.ndarray]:
+        # OpenCV 5's engine computes every output and accepts a list of all of them (or
+        # none); asking for a subset of a multi-output graph is an error there.
         try:
             net.setInput(x)
-            return list(net.forward(outputs))
+            return dict(zip(names, net.forward(names), strict=True))
         except cv2.error as exc:
             raise UnsupportedError(f"OpenCV DNN forward failed: {_cv_reason(exc)}") from None
 
     def check(batch: np.ndarray) -> Outputs:
-        values = dict(zip(wanted, forward(batch, wanted), strict=True))
+        values = forward(batch)
         n = len(batch)
         logits = values.get("logits")
         maps = values.get("class_maps")
@@ -295,7 +296,7 @@ def opencv_runner(target: Target) -> Runner:
             None if maps is None else np.asarray(maps),
         )
 
-    return Runner(lambda x: forward(x, [output])[0], keep=net, check=check)
+    return Runner(lambda x: forward(x)[output], keep=net, check=check)
 
 
 @RUNNERS.register("ort-format")

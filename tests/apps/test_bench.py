@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,18 @@ def test_bench_json_has_one_row_per_combination(tiny_model, tmp_path, capsys):
         assert row["samples"] >= 4
         assert row["throughput"] == pytest.approx(row["batch"] / row["median_ms"] * 1000)
     assert {r["ratio"] for r in document["ratios"]} >= {"engine/ort", "opencv/engine"}
+
+
+def test_opencv_row_runs_a_model_with_several_outputs(tmp_path):
+    # A real export (probabilities, logits, class_maps): OpenCV 5 refuses to forward a
+    # subset of a multi-output graph, which made this row "unsupported" before.
+    model = Path(__file__).parents[2] / "js" / "spec" / "fixtures" / "digits.onnx"
+    out = tmp_path / "bench.json"
+    argv = ["bench", str(model), "--batch-sizes", "1,2", "--repeats", "3", "--warmup", "1",
+            "--runners", "opencv,ort", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["runner"], r["status"]) for r in rows] == [("opencv", "ok")] * 2 + [("ort", "ok")] * 2
 
 
 def test_variants_found_next_to_the_model_and_missing_ones_reported(make_model, tmp_path, capsys):
