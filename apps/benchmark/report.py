@@ -20,6 +20,7 @@ _RUNNER_RATIOS = (
     ("keras-predict", "engine", "Keras predict / Engine latency"),
     ("opencv", "engine", "OpenCV DNN / Engine latency"),
     ("engine-iobind", "engine", "Engine with IO binding / without"),
+    ("engine-frame", "engine-predict", "frame model / Python preprocessing + tensor model (target <= 1.0)"),
 )
 
 

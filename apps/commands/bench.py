@@ -126,8 +126,10 @@ class Bench(Command):
         memory = memory_method()
         print(f"model: {plan.model}  input {plan.input_shape()}  repeats {config.repeats}  memory: {memory}")
         print(format_table(rows))
-        print("\nratios of median latency, same run:")
-        print(format_ratios(ratios(rows)))
+        found = ratios(rows)
+        if found:
+            print("\nratios of median latency, same run:")
+            print(format_ratios(found))
         if args.json:
             cfg = {**vars(args), "batch_sizes": list(config.batch_sizes), "handler": None}
             document = to_json(rows, model=str(plan.model), config=cfg, memory=memory)

@@ -55,6 +55,34 @@ def test_opencv_row_runs_a_model_with_several_outputs(tmp_path):
     assert [(r["runner"], r["status"]) for r in rows] == [("opencv", "ok")] * 2 + [("ort", "ok")] * 2
 
 
+def test_frame_rows_and_their_ratio(tmp_path):
+    import shutil
+
+    import onnx
+
+    from cnnport.export.frame import frame_card, frame_model, frame_path
+    from cnnport.runtime import METADATA_KEY, read_card
+
+    model = tmp_path / "digits.onnx"
+    shutil.copy(Path(__file__).parents[2] / "js" / "spec" / "fixtures" / "digits.onnx", model)
+    card = read_card(model)
+    frames = frame_model(onnx.load(model), card, "BGR")
+    onnx.helper.set_model_props(frames, {METADATA_KEY: frame_card(card, "BGR").to_json()})
+    onnx.save(frames, frame_path(model, "BGR"))
+    out = tmp_path / "bench.json"
+    argv = ["bench", str(model), "--batch-sizes", "1", "--repeats", "3", "--warmup", "1",
+            "--runners", "engine-predict,engine-frame", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    document = json.loads(out.read_text())
+    assert [(r["runner"], r["status"]) for r in document["rows"]] == [
+        ("engine-predict", "ok"),
+        ("engine-frame", "ok"),
+    ]
+    (ratio,) = [r for r in document["ratios"] if r["ratio"] == "engine-frame/engine-predict"]
+    rows = {r["runner"]: r["median_ms"] for r in document["rows"]}
+    assert ratio["value"] == pytest.approx(rows["engine-frame"] / rows["engine-predict"])
+
+
 def test_variants_found_next_to_the_model_and_missing_ones_reported(make_model, tmp_path, capsys):
     fp32 = make_model("m.onnx")
     make_model("m.int8.onnx")
