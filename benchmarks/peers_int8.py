@@ -64,23 +64,37 @@ def main() -> None:
     parser.add_argument("--model", default="mobilenet_v2-224")
     parser.add_argument("--recipes", default=",".join(INT8_RECIPES.names()))
     parser.add_argument("--images", type=int, default=64, help="random images compared with fp32")
+    parser.add_argument(
+        "--folder",
+        default=None,
+        help="a folder with model.onnx and calibration.npz (instead of --cache/--model)",
+    )
+    parser.add_argument(
+        "--test", default=None, help="labelled images (.npz with x, y): accuracy instead of random images"
+    )
     args = parser.parse_args()
-    folder = Path(args.cache) / args.model
+    folder = Path(args.folder) if args.folder else Path(args.cache) / args.model
     print(f"command: python benchmarks/peers_int8.py {' '.join(sys.argv[1:])}")
     recipes = args.recipes.split(",")
     paths = {recipe: _build(folder, recipe) for recipe in recipes}
-    shape = np.load(folder / "calibration.npz")["x"].shape[1:]
-    x = np.random.default_rng(1).integers(0, 256, (args.images, *shape), dtype=np.uint8)
+    if args.test:
+        data = np.load(args.test)
+        x, y = data["x"], data["y"]
+    else:
+        shape = np.load(folder / "calibration.npz")["x"].shape[1:]
+        x, y = np.random.default_rng(1).integers(0, 256, (args.images, *shape), dtype=np.uint8), None
     reference = _logits(folder / "model.onnx", x)
     spread = float(reference.std())
-    print(f"\n{args.model}: fp32 logit std {spread:.3g} over {len(x)} random images\n")
-    print("| recipe | options | top-1 agreement with fp32 | max abs logit diff / fp32 logit std |")
-    print("|---|---|---|---|")
+    accuracy = "" if y is None else f", fp32 accuracy {np.mean(reference.argmax(1) == y):.2%}"
+    print(f"\n{folder.name}: fp32 logit std {spread:.3g} over {len(x)} images{accuracy}\n")
+    print("| recipe | options | top-1 agreement with fp32 | accuracy | max abs logit diff / fp32 logit std |")
+    print("|---|---|---|---|---|")
     for recipe, path in paths.items():
         logits = _logits(path, x)
         agree = float(np.mean(logits.argmax(1) == reference.argmax(1)))
+        right = "-" if y is None else f"{np.mean(logits.argmax(1) == y):.2%}"
         diff = float(np.abs(logits - reference).max()) / spread if spread else float("nan")
-        print(f"| {recipe} | {INT8_RECIPES.get(recipe)} | {agree:.1%} | {diff:.3g} |")
+        print(f"| {recipe} | {INT8_RECIPES.get(recipe)} | {agree:.1%} | {right} | {diff:.3g} |")
 
 
 if __name__ == "__main__":

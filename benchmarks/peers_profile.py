@@ -1,7 +1,7 @@
 """Where onnxruntime's time goes: its own profiler, per operator type, at 1 and 2 threads.
 
-Opens each model of benchmarks/peers_models.py (built by peers.py) as the Engine opens
-it (graph optimization level all, spinning on), runs ``--warmup`` calls, then
+Opens each model of cnnport.apps.benchmark.peer_models (built by peers.py) as the Engine
+opens it (graph optimization level all, spinning bounded to the Engine's 20 us), runs ``--warmup`` calls, then
 ``--calls`` profiled calls at batch 1, and sums the kernel time of each operator type
 (after onnxruntime's fusions: FusedConv, QLinearConv, ...) per call. Convolutions are
 split by kind, read from their weight's shape: depthwise, pointwise (1x1), spatial. The 2T/1T column is how much the
@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+from cnnport.runtime.modelfile import SPIN_DURATION_US
 
 _WEIGHT_INPUT = {"Conv": 1, "FusedConv": 1, "QLinearConv": 3, "ConvInteger": 1}
 
@@ -53,6 +55,8 @@ def profile(path: Path, threads: int, calls: int, warmup: int) -> dict[str, floa
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    # The Engine's spinning (runtime/modelfile.py), so the profile is of what the Engine runs.
+    options.add_session_config_entry("session.intra_op.spin_duration_us", str(SPIN_DURATION_US))
     folder = tempfile.mkdtemp(prefix="cnnport-profile-")
     options.enable_profiling = True
     options.profile_file_prefix = os.path.join(folder, "ort")
@@ -81,7 +85,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", default="bench-models/peers")
     parser.add_argument("--models", default="mobilenet_v2-224,resnet50-224")
-    parser.add_argument("--variants", default="fp32,int8")
+    parser.add_argument(
+        "--variants", default="fp32,int8", help="comma-separated: fp32, int8, or int8-RECIPE (peers_int8.py)"
+    )
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()

@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_INT8", "INT8_RECIPES", "Int8Options", "quantize_int8"]
 
 _FORMATS = ("qdq", "qoperator")
 _ACTIVATIONS = ("u8", "s8")
-_EXCLUDES = ("input-scaling", "head")
+_EXCLUDES = ("input-scaling", "head", "depthwise")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Int8Options:
         reduce_range: 7-bit weights (for x86 CPUs without VNNI, whose u8 x s8 sums can saturate).
         exclude: parts left in float: "input-scaling" (the Mul/Add that scale the uint8
             pixels before the first convolution) and "head" (the operators after the last
-            convolution or pooling: MatMul, Softmax).
+            convolution or pooling: MatMul, Softmax), "depthwise" (the depthwise
+            convolutions, group > 1: onnxruntime's int8 depthwise kernel is AVX2 only).
     """
 
     format: str = "qdq"
@@ -81,6 +82,7 @@ for _name, _options in (
     ("float-scaling", replace(DEFAULT_INT8, exclude=("input-scaling",))),
     ("float-head", replace(DEFAULT_INT8, exclude=("head",))),
     ("float-ends", replace(DEFAULT_INT8, exclude=("input-scaling", "head"))),
+    ("float-depthwise", replace(DEFAULT_INT8, exclude=("depthwise",))),
 ):
     INT8_RECIPES.add(_name, _options)
 
@@ -105,13 +107,19 @@ def excluded_nodes(graph: Any, exclude: tuple[str, ...]) -> list[str]:
 
     "input-scaling": the elementwise nodes (Cast, Mul, Add, Sub, Div, Transpose) met from
     the graph input before the first compute node; "head": every node after the last
-    Conv or pooling node.
+    Conv or pooling node; "depthwise": every Conv with group > 1.
     """
     nodes = list(graph.node)
     compute = [i for i, n in enumerate(nodes) if n.op_type in _COMPUTE]
     names: list[str] = []
     if "input-scaling" in exclude and compute:
         names += [n.name for n in nodes[: compute[0]] if n.op_type in ("Mul", "Add", "Sub", "Div")]
+    if "depthwise" in exclude:
+        names += [
+            n.name
+            for n in nodes
+            if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)
+        ]
     if "head" in exclude:
         convs = [
             i for i, n in enumerate(nodes) if n.op_type in _COMPUTE and n.op_type not in ("MatMul", "Gemm")
