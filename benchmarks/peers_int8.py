@@ -56,6 +56,35 @@ def _logits(path: Path, x: np.ndarray) -> np.ndarray:
     return np.concatenate([session.run([output], {name: x[i : i + 8]})[0] for i in range(0, len(x), 8)])
 
 
+def _cpu_ms(paths: dict[str, Path], shape: tuple, rounds: int, calls: int) -> dict[str, float]:
+    """CPU milliseconds per batch-1 call, one thread, of each file: the median over ``rounds``
+    interleaved blocks of ``calls``. With one intra-op thread onnxruntime computes on the
+    calling thread, so that thread's CPU time is the work of the graph; unlike wall time
+    it hardly moves when other programs load the machine (cache sharing aside)."""
+    import statistics
+
+    import onnxruntime as ort
+
+    sessions = {}
+    for name, path in paths.items():
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        sessions[name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).integers(0, 256, (1, *shape), dtype=np.uint8)
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for index in range(rounds):
+        order = list(sessions) if index % 2 == 0 else list(reversed(sessions))
+        for name in order:
+            session, feed = sessions[name], {sessions[name].get_inputs()[0].name: x}
+            session.run(None, feed)
+            started = time.thread_time()
+            for _ in range(calls):
+                session.run(None, feed)
+            times[name].append((time.thread_time() - started) * 1000 / calls)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main() -> None:
     from cnnport.export.quantize import INT8_RECIPES
 
@@ -72,6 +101,13 @@ def main() -> None:
     parser.add_argument(
         "--test", default=None, help="labelled images (.npz with x, y): accuracy instead of random images"
     )
+    parser.add_argument(
+        "--cpu-ms",
+        action="store_true",
+        help="also time each file in CPU ms per call at 1 thread (see _cpu_ms)",
+    )
+    parser.add_argument("--rounds", type=int, default=7, help="--cpu-ms: interleaved rounds")
+    parser.add_argument("--calls", type=int, default=20, help="--cpu-ms: calls per round")
     args = parser.parse_args()
     folder = Path(args.folder) if args.folder else Path(args.cache) / args.model
     print(f"command: python benchmarks/peers_int8.py {' '.join(sys.argv[1:])}")
@@ -95,6 +131,16 @@ def main() -> None:
         right = "-" if y is None else f"{np.mean(logits.argmax(1) == y):.2%}"
         diff = float(np.abs(logits - reference).max()) / spread if spread else float("nan")
         print(f"| {recipe} | {INT8_RECIPES.get(recipe)} | {agree:.1%} | {right} | {diff:.3g} |")
+    if args.cpu_ms:
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        cpu = _cpu_ms({"fp32": folder / "model.onnx", **paths}, x.shape[1:], args.rounds, args.calls)
+        base = cpu.get("default", cpu["fp32"])
+        print(
+            f"\nCPU ms per call, batch 1, 1 thread, median of {args.rounds} x {args.calls}; loadavg {' '.join(load)}\n"
+        )
+        print("| file | CPU ms | vs default |\n|---|---|---|")
+        for name, value in cpu.items():
+            print(f"| {name} | {value:.3f} | {value / base:.3f} |")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,15 @@ SESSION = {
     "spinning off": {"session.intra_op.allow_spinning": "0"},
     "spin 20 us (the Engine's now)": {"session.intra_op.spin_duration_us": "20"},
     "spin 200 us": {"session.intra_op.spin_duration_us": "200"},
+    "spin 1000 us": {"session.intra_op.spin_duration_us": "1000"},
+    "spin 5000 us": {"session.intra_op.spin_duration_us": "5000"},
+    # Threads spin (unbounded) inside a run, and stop when Run() returns: no spinning
+    # worker between the calls of a caller that does other work.
+    "spin in runs only": {"session.force_spinning_stop": "1"},
+    "spin 1000 us in runs only": {
+        "session.force_spinning_stop": "1",
+        "session.intra_op.spin_duration_us": "1000",
+    },
     "dynamic_block_base=4": {"session.dynamic_block_base": "4"},
     "denormal as zero": {"session.set_denormal_as_zero": "1"},
     "opt level extended": {"graph_optimization_level": "extended"},

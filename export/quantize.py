@@ -44,8 +44,9 @@ class Int8Options:
         symmetric_activations: zero point in the middle of the activation range.
         reduce_range: 7-bit weights (for x86 CPUs without VNNI, whose u8 x s8 sums can saturate).
         exclude: parts left in float: "input-scaling" (the Mul/Add that scale the uint8
-            pixels before the first convolution) and "head" (the operators after the last
-            convolution or pooling: MatMul, Softmax), "depthwise" (the depthwise
+            pixels before the first convolution), "head" (the Dense layer, softmax and
+            class-maps Conv after the last pooling: logits and probabilities stay float
+            rather than 8-bit steps), "depthwise" (the depthwise
             convolutions, group > 1: onnxruntime's int8 depthwise kernel is AVX2 only).
     """
 
@@ -100,14 +101,51 @@ class _Calibration:
 
 
 _COMPUTE = ("Conv", "MatMul", "Gemm", "GlobalAveragePool", "AveragePool", "MaxPool")
+# What a classifier's head is made of, between the last pooling and the outputs: the
+# Dense layer (MatMul/Gemm, its bias Add), the softmax or sigmoid, reshapes, and the
+# class-maps branch (the head's weights as a 1x1 Conv, then a Transpose).
+_HEAD = (
+    "MatMul",
+    "Gemm",
+    "Add",
+    "Softmax",
+    "Sigmoid",
+    "Squeeze",
+    "Reshape",
+    "Flatten",
+    "Transpose",
+    "Identity",
+)
+
+
+def _is_head(node: Any) -> bool:
+    if node.op_type in _HEAD:
+        return True
+    kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), None)
+    return node.op_type == "Conv" and kernel == [1, 1]
+
+
+def _head_nodes(graph: Any) -> list[str]:
+    """The nodes reached backwards from the graph outputs through head operators only."""
+    producer = {out: node for node in graph.node for out in node.output}
+    found: dict[str, None] = {}
+    stack = [producer[o.name] for o in graph.output if o.name in producer]
+    while stack:
+        node = stack.pop()
+        if node.name in found or not _is_head(node):
+            continue
+        found[node.name] = None
+        stack += [producer[name] for name in node.input if name in producer]
+    return list(found)
 
 
 def excluded_nodes(graph: Any, exclude: tuple[str, ...]) -> list[str]:
-    """Names of the nodes ``exclude`` keeps in float, in graph order.
+    """Names of the nodes ``exclude`` keeps in float.
 
-    "input-scaling": the elementwise nodes (Cast, Mul, Add, Sub, Div, Transpose) met from
-    the graph input before the first compute node; "head": every node after the last
-    Conv or pooling node; "depthwise": every Conv with group > 1.
+    "input-scaling": the Mul/Add/Sub/Div nodes met from the graph input before the first
+    compute node; "head": the head operators reached backwards from the outputs (the
+    Dense layer, softmax, the class-maps Conv), stopping at the pooling; "depthwise":
+    every Conv with group > 1.
     """
     nodes = list(graph.node)
     compute = [i for i, n in enumerate(nodes) if n.op_type in _COMPUTE]
@@ -121,11 +159,7 @@ def excluded_nodes(graph: Any, exclude: tuple[str, ...]) -> list[str]:
             if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)
         ]
     if "head" in exclude:
-        convs = [
-            i for i, n in enumerate(nodes) if n.op_type in _COMPUTE and n.op_type not in ("MatMul", "Gemm")
-        ]
-        if convs:
-            names += [n.name for n in nodes[convs[-1] + 1 :]]
+        names += _head_nodes(graph)
     return names
 
 
