@@ -27,7 +27,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "--provider",
         default="auto",
         choices=["auto", *PROVIDERS.names()],
-        help="execution provider; auto uses CUDA when it really loads, else CPU",
+        help="execution provider; auto uses CUDA when it really loads, else CPU; openvino and openvino-bf16 "
+        'run the OpenVINO runtime (f32, or bf16: reduced precision; pip install "cnnport[openvino]")',
     )
     parser.add_argument("--device-id", type=int, default=0, help="GPU index for cuda/tensorrt")
     parser.add_argument(

@@ -1,10 +1,10 @@
 """Where onnxruntime's time goes: its own profiler, per operator type, at 1 and 2 threads.
 
-Opens each model of benchmarks/peers_models.py (built by peers.py) as the Engine opens
-it (graph optimization level all, spinning on), runs ``--warmup`` calls, then
+Opens each model of cnnport.apps.benchmark.peer_models (built by peers.py) as the Engine
+opens it (graph optimization level all, spinning bounded to the Engine's 20 us), runs ``--warmup`` calls, then
 ``--calls`` profiled calls at batch 1, and sums the kernel time of each operator type
 (after onnxruntime's fusions: FusedConv, QLinearConv, ...) per call. Convolutions are
-split by kind, read from their weight's shape: depthwise, pointwise (1x1), spatial. The 2T/1T column is how much the
+split by kind, read from the optimized graph: depthwise, pointwise (1x1), spatial. The 2T/1T column is how much the
 second thread gives that operator; ``other`` is the run's wall time not spent inside a
 kernel (the executor, thread hand-offs).
 
@@ -27,24 +27,32 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-_WEIGHT_INPUT = {"Conv": 1, "FusedConv": 1, "QLinearConv": 3, "ConvInteger": 1}
+from cnnport.runtime.modelfile import SPIN_DURATION_US
+
+_CONVS = ("Conv", "FusedConv", "QLinearConv", "ConvInteger")
 
 
-def conv_kind(op: str, input_shapes: list) -> str | None:
-    """'depthwise', 'pointwise' or 'spatial' for a convolution event (from its weight's shape), else None.
+def conv_kinds(model_path: Path) -> dict[str, str]:
+    """Node name -> 'depthwise', 'pointwise' or 'spatial' for every convolution of the
+    optimized graph onnxruntime saved (its own fused and NHWC nodes included), read from
+    the attributes: group > 1 is depthwise (MobileNet's), a 1x1 kernel is pointwise.
 
-    The weight is [out, in/group, kh, kw]: one input channel per output and a spatial
-    kernel is depthwise (MobileNet's), 1x1 is pointwise.
+    Attributes, not the profiler's shapes: a prepacked int8 weight shows no shape there.
     """
-    index = _WEIGHT_INPUT.get(op)
-    if index is None or len(input_shapes) <= index:
-        return None
-    weight = next(iter(input_shapes[index].values()), [])
-    if len(weight) != 4:
-        return None
-    if weight[2:] == [1, 1]:
-        return "pointwise"
-    return "depthwise" if weight[1] == 1 and weight[0] > 1 else "spatial"
+    import onnx
+
+    kinds = {}
+    for node in onnx.load(model_path).graph.node:
+        if node.op_type not in _CONVS:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("group", 1) > 1:
+            kinds[node.name] = "depthwise"
+        elif list(attrs.get("kernel_shape", [])) == [1, 1]:
+            kinds[node.name] = "pointwise"
+        else:
+            kinds[node.name] = "spatial"
+    return kinds
 
 
 def profile(path: Path, threads: int, calls: int, warmup: int) -> dict[str, float]:
@@ -53,9 +61,12 @@ def profile(path: Path, threads: int, calls: int, warmup: int) -> dict[str, floa
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    # The Engine's spinning (runtime/modelfile.py), so the profile is of what the Engine runs.
+    options.add_session_config_entry("session.intra_op.spin_duration_us", str(SPIN_DURATION_US))
     folder = tempfile.mkdtemp(prefix="cnnport-profile-")
     options.enable_profiling = True
     options.profile_file_prefix = os.path.join(folder, "ort")
+    options.optimized_model_filepath = os.path.join(folder, "optimized.onnx")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     spec = session.get_inputs()[0]
     x = np.random.default_rng(0).integers(0, 256, (1, *spec.shape[1:]), dtype=np.uint8)
@@ -64,12 +75,13 @@ def profile(path: Path, threads: int, calls: int, warmup: int) -> dict[str, floa
     events = json.loads(Path(session.end_profiling()).read_text())
     runs = sorted((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])[warmup:]
     start = runs[0]["ts"]
+    kinds = conv_kinds(Path(folder) / "optimized.onnx")
     per_op: dict[str, float] = defaultdict(float)
     for event in events:
         if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time") or event["ts"] < start:
             continue
         op = event["args"].get("op_name", "?")
-        kind = conv_kind(op, event["args"].get("input_type_shape", []))
+        kind = kinds.get(event["name"].removesuffix("_kernel_time"))
         per_op[f"{op} ({kind})" if kind else op] += event["dur"] / 1000 / len(runs)
     total = sum(r["dur"] for r in runs) / 1000 / len(runs)
     per_op["other"] = total - sum(per_op.values())
@@ -81,7 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", default="bench-models/peers")
     parser.add_argument("--models", default="mobilenet_v2-224,resnet50-224")
-    parser.add_argument("--variants", default="fp32,int8")
+    parser.add_argument(
+        "--variants", default="fp32,int8", help="comma-separated: fp32, int8, or int8-RECIPE (peers_int8.py)"
+    )
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()

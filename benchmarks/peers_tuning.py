@@ -9,7 +9,8 @@ LiteRT; the Engine itself is timed too.
 - ``session``: spinning off or for a bounded time (``session.intra_op.spin_duration_us``),
   ``session.dynamic_block_base``, denormals as zero, graph optimization levels;
 - ``files``: other .onnx files in the model's folder, by variant name (``model.V.onnx``:
-  e.g. an int8 graph quantized differently), each against the one it replaces.
+  e.g. an int8 graph quantized differently, benchmarks/peers_int8.py), each opened by the
+  Engine, against the one it replaces.
 
     python benchmarks/peers_tuning.py --model mobilenet_v2-224 --experiment session [--threads 1,2]
     python benchmarks/peers_tuning.py --model mobilenet_v2-224 --experiment files --files int8,int8-x
@@ -29,6 +30,15 @@ SESSION = {
     "spinning off": {"session.intra_op.allow_spinning": "0"},
     "spin 20 us (the Engine's now)": {"session.intra_op.spin_duration_us": "20"},
     "spin 200 us": {"session.intra_op.spin_duration_us": "200"},
+    "spin 1000 us": {"session.intra_op.spin_duration_us": "1000"},
+    "spin 5000 us": {"session.intra_op.spin_duration_us": "5000"},
+    # Threads spin (unbounded) inside a run, and stop when Run() returns: no spinning
+    # worker between the calls of a caller that does other work.
+    "spin in runs only": {"session.force_spinning_stop": "1"},
+    "spin 1000 us in runs only": {
+        "session.force_spinning_stop": "1",
+        "session.intra_op.spin_duration_us": "1000",
+    },
     "dynamic_block_base=4": {"session.dynamic_block_base": "4"},
     "denormal as zero": {"session.set_denormal_as_zero": "1"},
     "opt level extended": {"graph_optimization_level": "extended"},
@@ -66,8 +76,11 @@ def main() -> None:
         options = {key: SESSION[key[0].partition(":")[2]] for key in keys}
         keys += [("engine", args.variant), ("litert", args.variant)]
     else:
-        keys = [("ort-options:onnxruntime defaults", v) for v in args.files.split(",")]
-        options = {key: {} for key in keys}
+        # The Engine itself on each file: its session options (spinning 20 us) are the ones
+        # a file is deployed with, and onnxruntime's own unbounded spinning would drown the
+        # difference between two files on a busy machine.
+        keys = [("engine", v) for v in args.files.split(",")]
+        options = {}
         keys.append(("litert", args.files.split(",")[0].split("-")[0]))
     timing = PeerTiming(rounds=args.rounds, calls=args.calls)
     print(f"command: python benchmarks/peers_tuning.py {' '.join(sys.argv[1:])}")

@@ -144,6 +144,10 @@ def ort_runner(target: Target) -> Runner:
 
     try:
         choice = resolve_providers(target.provider, target.device_id)
+        if choice.open is not None:
+            raise UnsupportedError(
+                f"provider {target.provider!r} is not onnxruntime's; the Engine runs on it (engine-{target.provider})"
+            )
         session = open_session(target.onnx, choice.providers, target.threads, target.spinning)
     except CnnportError as exc:
         raise UnsupportedError(str(exc)) from None
@@ -334,9 +338,10 @@ def runtime_target(name: str) -> tuple[str, str]:
         return "keras-function", "cpu"
     if name in RUNNERS:
         return name, "cpu"
-    backend, _, provider = name.rpartition("-")
-    if backend in RUNNERS and provider in PROVIDERS:
-        return backend, provider
+    for provider in sorted(PROVIDERS, key=len, reverse=True):  # openvino-bf16 before its tail, bf16
+        backend = name.removesuffix(f"-{provider}")
+        if backend != name and backend in RUNNERS:
+            return backend, provider
     raise UnknownNameError(
         f"unknown runtime {name!r}; accepted: keras, a backend ({', '.join(RUNNERS.names())}) "
         f"optionally followed by -PROVIDER ({', '.join(PROVIDERS.names())}), e.g. ort-cpu, ort-cuda"

@@ -9,6 +9,7 @@ to every model the export wrote and gated (fp32, each variant, and each frame mo
 |--------|-------------------------------------------------------|--------------------------------|
 | ort    | ``MODEL.ort`` + ``MODEL.required_operators.config``   | .ort vs its .onnx (tolerance), and vs Keras as the .onnx's own gate |
 | triton | ``REPOSITORY/NAME/{config.pbtxt,labels.txt,card.json,1/model.onnx}`` | none needed: the gated .onnx byte for byte; config.pbtxt checked against Triton's schema when tritonclient is installed |
+| openvino | ``MODEL.openvino.parity.json``                      | the Engine on the openvino provider vs onnxruntime (fp32: tolerance; a variant: its budget), and on openvino-bf16 within its budget (ovbackend.py) |
 """
 
 from __future__ import annotations
@@ -169,6 +170,12 @@ def _write_triton(artifact: Artifact, config: Any) -> Deployed:
     return Deployed(f"{artifact.kind} triton", [folder], artifact.card)
 
 
+def _write_openvino(artifact: Artifact, config: Any) -> Deployed:
+    from .ovbackend import write_openvino_gate
+
+    return write_openvino_gate(artifact, config)
+
+
 for _spec in (
     DeploySpec(
         "ort",
@@ -182,6 +189,13 @@ for _spec in (
         "also write a Triton model repository (--triton-repository, default: triton/ beside the .onnx): "
         "NAME/config.pbtxt (dynamic batch axis, dynamic batching, labels.txt), NAME/1/model.onnx",
         _write_triton,
+    ),
+    DeploySpec(
+        "openvino",
+        'also gate the Engine\'s openvino providers (the OpenVINO runtime, pip install "cnnport[openvino]"): '
+        "f32 against onnxruntime within the tolerance, bf16 (OpenVINO's own choice on AVX512_BF16 CPUs) within "
+        "0.5 points of top-1 accuracy; writes MODEL.openvino.parity.json, for every variant and frame model too",
+        _write_openvino,
     ),
 ):
     DEPLOY_TARGETS.add(_spec.name, _spec)

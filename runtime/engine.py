@@ -20,11 +20,11 @@ import numpy as np
 import onnxruntime as ort
 
 from .card import METADATA_KEY, InputSpec, ModelCard, OutputSpec
-from .errors import InputError, ModelMismatchError
+from .errors import InputError, ModelMismatchError, ProviderError
 from .heatmap import CAM_HEADS, heatmap_for
 from .modelfile import open_session
 from .preprocess import ImageLike, decode_all, preprocess, to_frame_color
-from .providers import CPU, resolve_providers, verify_providers
+from .providers import CUDA, TENSORRT, resolve_providers, verify_providers
 from .tensors import check_frames, check_tensor
 
 __all__ = ["Candidate", "Engine", "Prediction"]
@@ -82,10 +82,13 @@ class Engine:
 
     Args:
         path: the .onnx file. Its embedded model card says how to feed it.
-        providers: "auto" (CUDA when it really loads, else CPU), "cpu", "cuda" or
-            "tensorrt". An explicit GPU provider that does not load is an error.
+        providers: "auto" (CUDA when it really loads, else CPU), "cpu", "cuda",
+            "tensorrt", or "openvino" / "openvino-bf16" (the OpenVINO runtime, f32 or its
+            reduced-precision bf16; never chosen by auto). An explicit provider that does
+            not load is an error.
         device_id: GPU index for cuda/tensorrt.
-        threads: onnxruntime intra-op threads; None lets onnxruntime choose.
+        threads: onnxruntime intra-op threads (OpenVINO: INFERENCE_NUM_THREADS); None lets
+            the runtime choose.
         spinning: let idle threads spin, for at most 20 us, before they sleep (lower
             latency on cores nothing else wants); turn off for live apps so an idle
             engine does not burn CPU between frames, and on a CPU that other programs
@@ -131,7 +134,10 @@ class Engine:
             raise InputError(f"max_batch must be at least 1; received {max_batch}")
         self.max_batch = max_batch
         choice = resolve_providers(providers, device_id)
-        self._session = open_session(self.path, choice.providers, threads, spinning)
+        if choice.open is not None:  # not onnxruntime (openvino): spinning is onnxruntime's setting
+            self._session = choice.open(self.path, threads)
+        else:
+            self._session = open_session(self.path, choice.providers, threads, spinning)
         self.providers: tuple[str, ...] = tuple(verify_providers(choice, self._session.get_providers()))
         self.card = _card_for(self._session, self.path, labels, input_size, color)
         self.frame = self.card.frame  # a frame model takes decoded frames of any size
@@ -144,7 +150,9 @@ class Engine:
         self._apply_softmax = self.card.output.kind == "logits"
         self.multilabel = self.card.output.head == "multilabel"
         self.threshold = (self.card.output.threshold or 0.5) if self.multilabel else None
-        on_gpu = self.providers[0] != CPU
+        on_gpu = self.providers[0] in (CUDA, TENSORRT)
+        if io_binding and choice.open is not None:
+            raise ProviderError(f"io_binding is onnxruntime's; provider {choice.name!r} runs OpenVINO")
         self.io_binding = on_gpu if io_binding is None else io_binding
         if warmup:
             shape = (

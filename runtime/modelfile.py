@@ -39,6 +39,7 @@ __all__ = [
     "is_ort_format",
     "open_session",
     "read_card",
+    "read_metadata",
 ]
 
 _ORT_LOAD_ERRORS = (
@@ -179,6 +180,44 @@ def read_card(path: str | os.PathLike) -> ModelCard | None:
     return None if text is None else ModelCard.from_json(text)
 
 
+def read_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata_props`` of an .onnx file (where its card lives), read without a runtime.
+
+    For runtimes other than onnxruntime (the ``openvino`` provider), whose APIs do not
+    hand the ONNX metadata over.
+
+    Raises:
+        ModelLoadError: the file cannot be read or is not a well-formed protobuf.
+    """
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            buf = memoryview(view)
+            try:
+                return _metadata_props(buf)
+            finally:
+                buf.release()
+    except _MalformedError as exc:
+        raise ModelLoadError(
+            f"cannot load {str(path)!r}: not a valid ONNX file ({exc}); accepted: an .onnx model, "
+            "e.g. from `cnnport export`"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def _metadata_props(buf: memoryview) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for number, wire, value in _fields(buf, 0, len(buf)):
+        if number != _METADATA_PROPS or wire != 2:
+            continue
+        key = entry = ""
+        for sub, sub_wire, sub_value in _fields(buf, *value):
+            if sub in (1, 2) and sub_wire == 2:
+                key, entry = (_text(buf, sub_value), entry) if sub == 1 else (key, _text(buf, sub_value))
+        props[key] = entry
+    return props
+
+
 # --- external data ------------------------------------------------------------------
 
 # What `cnnport export` writes by default (export/config.py); runtime/ cannot import it.
@@ -188,6 +227,7 @@ _DEFAULT_OPSET = 17
 _ORT_MEMORY_TAG = "_ORT_MEM_ADDR_"
 _MAX_DEPTH = 64  # nested graphs; protobuf's own recursion limit is 100
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+_METADATA_PROPS = 14  # ModelProto.metadata_props
 
 # Which length-delimited fields of which ONNX message hold a message that can lead to a
 # tensor (numbers from onnx/onnx.proto3). Everything else is skipped unread.

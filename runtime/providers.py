@@ -11,13 +11,22 @@ saying why, and ``auto`` logs what it chose.
 | cpu      | CPUExecutionProvider                                    |
 | cuda     | CUDAExecutionProvider, then CPU for unsupported nodes   |
 | tensorrt | TensorrtExecutionProvider, then CUDA, then CPU          |
-| auto     | cuda when it really loads, else cpu                     |
+| openvino | not onnxruntime: the OpenVINO runtime's CPU device, f32 (ovsession.py) |
+| openvino-bf16 | the same in bf16, OpenVINO's own choice on AVX512_BF16/AMX CPUs: reduced precision |
+| auto     | cuda when it really loads, else cpu (never openvino: that is asked for by name) |
+
+The openvino providers need ``pip install "cnnport[openvino]"``; without it, asking for
+one is a ProviderError saying so. ``auto`` never picks them: whether OpenVINO is faster
+depends on the model and the CPU, so it is measured (``cnnport bench --providers
+cpu,openvino,openvino-bf16``, docs/performance.md) and then chosen by name, and bf16 is
+a precision change that must be asked for.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -49,11 +58,17 @@ ProviderList = list[tuple[str, dict[str, Any]]]
 
 @dataclass(frozen=True)
 class ProviderChoice:
-    """What to ask onnxruntime for, and which provider must then be in use."""
+    """What to ask onnxruntime for, and which provider must then be in use.
+
+    ``open`` is set for a provider that is not onnxruntime's (openvino): it opens the
+    model as ``open(path, threads)`` into an object with the session methods the Engine
+    uses, and ``providers`` is empty.
+    """
 
     name: str
     providers: ProviderList
     required: str
+    open: Callable[[Path, int | None], Any] | None = None
 
 
 PROVIDERS: Registry = Registry("execution provider")
@@ -87,6 +102,27 @@ def _tensorrt(device_id: int) -> ProviderChoice:
     return ProviderChoice(
         "tensorrt", [(TENSORRT, options), (CUDA, _cuda_options(device_id)), (CPU, {})], TENSORRT
     )
+
+
+def _openvino(name: str, precision: str) -> ProviderChoice:
+    def open_model(path: Path, threads: int | None) -> Any:
+        from .ovsession import open_openvino
+
+        return open_openvino(path, precision, threads)
+
+    from .ovsession import openvino_name
+
+    return ProviderChoice(name, [], openvino_name(precision), open_model)
+
+
+@PROVIDERS.register("openvino")
+def _openvino_f32(device_id: int) -> ProviderChoice:
+    return _openvino("openvino", "f32")
+
+
+@PROVIDERS.register("openvino-bf16")
+def _openvino_bf16(device_id: int) -> ProviderChoice:
+    return _openvino("openvino-bf16", "bf16")
 
 
 def available_providers() -> list[str]:
@@ -142,7 +178,7 @@ def resolve_providers(name: str, device_id: int = 0) -> ProviderChoice:
     if name not in PROVIDERS:
         raise ProviderError(PROVIDERS.unknown_message(name) + " Also accepted: auto.")
     choice = PROVIDERS.get(name)(device_id)
-    if choice.required not in available_providers():
+    if choice.open is None and choice.required not in available_providers():
         raise ProviderError(
             f"provider {name!r} was requested but is not available: {diagnose_cuda(choice.required)}. "
             f"Available: {', '.join(available_providers())}"

@@ -16,6 +16,7 @@ whatever a runtime prints cannot corrupt the protocol.
 |-----------------|----------------------------------------------------------------------|
 | engine          | ``Engine.run`` on the uint8 NHWC tensor (export/backends.py RUNNERS)  |
 | ort             | bare ``session.run`` with the Engine's session options (RUNNERS)     |
+| engine-openvino | ``Engine.run`` on the ``openvino`` provider (f32; -bf16: bf16)       |
 | litert          | ``set_tensor`` + ``invoke`` of Keras' .tflite (XNNPACK, float input) |
 | openvino-f32    | OpenVINO CPU on the same .onnx, ``INFERENCE_PRECISION_HINT=f32``      |
 | openvino        | OpenVINO CPU on the same .onnx with its defaults (bf16 on AVX512_BF16)|
@@ -65,11 +66,11 @@ def _onnx(folder: Path, variant: str) -> Path:
     return folder / ("model.onnx" if variant == "fp32" else f"model.{variant}.onnx")
 
 
-def _cnnport_runner(name: str) -> Builder:
+def _cnnport_runner(name: str, provider: str = "cpu") -> Builder:
     def build(folder: Path, variant: str, threads: int, batch: int, options: dict) -> Call:
         from cnnport.export.backends import RUNNERS, Target
 
-        runner = RUNNERS.get(name)(Target(_onnx(folder, variant), threads=threads))
+        runner = RUNNERS.get(name)(Target(_onnx(folder, variant), provider=provider, threads=threads))
         x = runner.prepare(_pixels(folder, batch))
         return lambda: runner.call(x)
 
@@ -78,6 +79,10 @@ def _cnnport_runner(name: str) -> Builder:
 
 PEER_RUNTIMES.add("engine", _cnnport_runner("engine"))
 PEER_RUNTIMES.add("ort", _cnnport_runner("ort"))
+# The Engine on its OpenVINO providers (runtime/ovsession.py): what a cnnport user gets
+# from ``Engine(..., providers="openvino")``, beside OpenVINO called directly below.
+PEER_RUNTIMES.add("engine-openvino", _cnnport_runner("engine", "openvino"))
+PEER_RUNTIMES.add("engine-openvino-bf16", _cnnport_runner("engine", "openvino-bf16"))
 
 
 @PEER_RUNTIMES.register("ort-options")

@@ -34,7 +34,8 @@ class Check(Command):
             "--runtimes",
             default=",".join(DEFAULT_RUNTIMES),
             help="comma list: keras, or a backend (engine, ort, ort-format, opencv, openvino, ...) with an "
-            "optional -PROVIDER (cpu, cuda, tensorrt), e.g. ort-cpu,ort-cuda; one that cannot run here is "
+            "optional -PROVIDER (cpu, cuda, tensorrt; openvino, openvino-bf16 for the engine), e.g. ort-cpu,ort-cuda,"
+            "engine-openvino; one that cannot run here is "
             "listed as unsupported with the reason",
         )
         parser.add_argument("--samples", type=int, default=64, help="random images when no --data is given")

@@ -2,8 +2,9 @@
 
 Versions (read from package metadata, so TensorFlow is never imported), whether
 onnxruntime and onnxruntime-gpu are both installed, which execution providers are
-built in and which really create a session, CUDA/cuDNN libraries found, cameras that
-open, and whether a display is present. Works without the ``train`` extra.
+built in and which really create a session, whether the Engine's OpenVINO providers
+(openvino, openvino-bf16) run, CUDA/cuDNN libraries found, cameras that open, and
+whether a display is present. Works without the ``train`` extra.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ PROBE_MODEL = base64.b64decode(
 PACKAGES = (
     "cnnport", "numpy", "onnxruntime", "onnxruntime-gpu", "onnx", "tensorflow", "keras", "tf2onnx",
     "opencv-python", "opencv-python-headless", "opencv-contrib-python", "scikit-learn", "onnxslim",
+    "openvino",
 )  # fmt: skip
 CUDA_LIBRARIES = ("cudart", "cublas", "cublasLt", "cufft", "curand", "cudnn", "nvinfer")
 
@@ -87,6 +89,33 @@ def _providers() -> tuple[list[str], dict[str, str]]:
     return built_in, working
 
 
+def _openvino_providers() -> dict[str, str]:
+    """The Engine's providers that are not onnxruntime's (openvino, openvino-bf16): 'ok' if
+    the probe model really runs on one, 'not installed (...)', or why it failed."""
+    import tempfile
+
+    import numpy as np
+
+    from cnnport.runtime import CnnportError, providers
+
+    if _version("openvino") is None:
+        return {
+            name: 'not installed (pip install "cnnport[openvino]")' for name in ("openvino", "openvino-bf16")
+        }
+    found: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="cnnport-doctor-") as folder:
+        probe = Path(folder) / "probe.onnx"
+        probe.write_bytes(PROBE_MODEL)
+        for name in ("openvino", "openvino-bf16"):
+            try:
+                session = providers.resolve_providers(name).open(probe, 1)
+                session.run(None, {"x": np.ones((1, 4), np.float32)})
+                found[name] = f"ok ({session.get_providers()[0]})"
+            except (CnnportError, RuntimeError) as exc:  # the failure is the diagnosis
+                found[name] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return found
+
+
 def _cuda_libraries() -> dict[str, str | None]:
     found = {name: ctypes.util.find_library(name) for name in CUDA_LIBRARIES}
     # pip wheels (nvidia-cudnn-cu12, ...) put libraries under site-packages/nvidia/*/lib.
@@ -138,7 +167,7 @@ def _problems(report: Report) -> list[str]:
     if report.packages.get("opencv-python-headless") and report.packages.get("opencv-python"):
         problems.append("both opencv-python and opencv-python-headless are installed; windows may not open")
     for provider, status in report.providers_working.items():
-        if status != "ok":
+        if status != "ok" and not status.startswith(("ok (", "not installed")):
             problems.append(f"{provider} is built in but does not work: {status}")
     if "CUDAExecutionProvider" in report.providers_built_in and not report.cuda_libraries.get("cudnn"):
         problems.append("the CUDA provider is built in but no cuDNN library was found")
@@ -150,6 +179,7 @@ def _problems(report: Report) -> list[str]:
 def collect_report(*, probe_cameras: bool = True) -> Report:
     """Looks at this machine; never imports TensorFlow."""
     built_in, working = _providers()
+    working.update(_openvino_providers())
     display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     report = Report(
         python=sys.version.split()[0],
@@ -174,6 +204,12 @@ def format_report(report: Report) -> str:
     lines += [
         f"  {name:<32} {report.providers_working.get(name, 'not tried')}"
         for name in report.providers_built_in
+    ]
+    lines.append("cnnport providers on other runtimes (--provider NAME; auto never picks them):")
+    lines += [
+        f"  {name:<32} {status}"
+        for name, status in report.providers_working.items()
+        if name not in report.providers_built_in
     ]
     lines.append("CUDA libraries:")
     lines += [f"  {name:<10} {path or 'not found'}" for name, path in report.cuda_libraries.items()]

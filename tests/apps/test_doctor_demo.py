@@ -51,6 +51,26 @@ def test_doctor_flags_two_onnxruntime_packages(monkeypatch):
     assert "problems:" in doctor.format_report(report)
 
 
+def test_doctor_lists_the_openvino_providers_and_whether_they_run(monkeypatch):
+    import importlib.util
+
+    from cnnport.apps.commands import doctor
+
+    report = doctor.collect_report(probe_cameras=False)
+    status = report.providers_working["openvino"]
+    if importlib.util.find_spec("openvino") is None:
+        assert status.startswith("not installed")
+    else:
+        assert status == "ok (OpenVINO CPU f32)"
+    assert "openvino-bf16" in report.providers_working
+    assert "auto never picks them" in doctor.format_report(report)
+    real = doctor._version
+    monkeypatch.setattr(doctor, "_version", lambda name: None if name == "openvino" else real(name))
+    missing = doctor.collect_report(probe_cameras=False)
+    assert missing.providers_working["openvino"] == 'not installed (pip install "cnnport[openvino]")'
+    assert not any("openvino" in problem for problem in missing.problems)  # optional: not a problem
+
+
 def test_demo_quick_runs_the_whole_pipeline(tmp_path, capsys):
     pytest.importorskip("tensorflow")
     from cnnport.apps.cli import main

@@ -55,7 +55,16 @@ def test_openvino_runs_the_same_onnx(peer_folder):
 
 
 def test_the_registry_names_every_peer_runtime():
-    assert PEER_RUNTIMES.names() == ["engine", "ort", "ort-options", "litert", "openvino-f32", "openvino"]
+    assert PEER_RUNTIMES.names() == [
+        "engine",
+        "ort",
+        "engine-openvino",
+        "engine-openvino-bf16",
+        "ort-options",
+        "litert",
+        "openvino-f32",
+        "openvino",
+    ]
 
 
 def test_peak_is_cores_times_lanes_times_ops_times_clock():

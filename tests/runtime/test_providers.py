@@ -14,7 +14,9 @@ def test_cpu_maps_to_onnxruntime_name():
 
 
 def test_unknown_provider_lists_known_and_suggests():
-    with pytest.raises(ProviderError, match=r"Did you mean 'cuda'.*Known: cpu, cuda, tensorrt.*auto"):
+    with pytest.raises(
+        ProviderError, match=r"Did you mean 'cuda'.*Known: cpu, cuda, openvino, openvino-bf16, tensorrt.*auto"
+    ):
         resolve_providers("cdua")
 
 
