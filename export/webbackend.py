@@ -14,8 +14,10 @@ one-line reason: check and bench skip the row and go on.
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import tempfile
+import urllib.parse
 import weakref
 from pathlib import Path
 
@@ -41,12 +43,16 @@ const b64 = {
   },
 };
 const typed = { uint8: Uint8Array, float32: Float32Array };
+// ?config={threads, build, ep, proxy, options}: see WebSession.
+const config = JSON.parse(q.get("config") || "{}");
 try {
-  const ort = await import("./ort/ort.wasm.min.mjs");
+  const ort = await import(`./ort/ort.${config.build || "wasm"}.min.mjs`);
   ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
-  ort.env.wasm.numThreads = Number(q.get("threads") || 1);
-  const session = await ort.InferenceSession.create("./model.onnx",
-    { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  ort.env.wasm.numThreads = config.threads || 1;
+  ort.env.wasm.proxy = Boolean(config.proxy);
+  ort.env.logLevel = "error";
+  const session = await ort.InferenceSession.create(`./${q.get("model")}`,
+    { executionProviders: [config.ep || "wasm"], graphOptimizationLevel: "all", ...config.options });
   const feed = (data, dtype, dims) => {
     const bytes = b64.bytes(data);
     const values = new typed[dtype](bytes.buffer, 0, bytes.byteLength / typed[dtype].BYTES_PER_ELEMENT);
@@ -60,9 +66,11 @@ try {
       return Object.fromEntries(names.map((n) => [n, { data: b64.text(out[n].data), dims: out[n].dims }]));
     },
     async time(data, dtype, dims, name, warmup, repeats) {
-      const feeds = feed(data, dtype, dims);
+      const values = Object.values(feed(data, dtype, dims))[0].data;
       const times = [];
       for (let i = 0; i < warmup + repeats; i++) {
+        // A new input each run, as a camera gives: with proxy the worker takes the buffer.
+        const feeds = { [session.inputNames[0]]: new ort.Tensor(dtype, values.slice(), dims) };
         const t = performance.now();
         await session.run(feeds, [name]);
         if (i >= warmup) times.push(performance.now() - t);
@@ -80,15 +88,32 @@ class WebSession:
     """One model on onnxruntime-web in its own headless Chromium.
 
     Args:
-        model: the .onnx file.
+        model: the .onnx (or .ort) file.
         threads: WASM threads (the page is cross-origin isolated, so more than one works).
         ort_web: onnxruntime-web's dist folder (default: see :func:`find_ort_web`).
+        ep: the execution provider: ``wasm``, or ``webgpu`` (the browser is then started
+            with a WebGPU adapter: the GPU's, or SwiftShader's software one).
+        build: onnxruntime-web's build: ``wasm`` (ort.wasm.min.mjs) or ``webgpu``
+            (ort.webgpu.min.mjs, which also runs ``wasm``); default: the EP's.
+        proxy: run onnxruntime in a worker (``env.wasm.proxy``), not the page's thread.
+        options: more ``InferenceSession.create`` options (``freeDimensionOverrides``,
+            ``enableMemPattern``, ``executionMode``, ``extra`` session config entries).
 
     Raises:
         UnsupportedError: Chromium or onnxruntime-web is missing, or the model does not load.
     """
 
-    def __init__(self, model: str | Path, threads: int = 1, ort_web: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        threads: int = 1,
+        ort_web: str | Path | None = None,
+        *,
+        ep: str = "wasm",
+        build: str | None = None,
+        proxy: bool = False,
+        options: dict | None = None,
+    ) -> None:
         from .chromium import Chromium, find_chromium
         from .webassets import ORT_WEB_FILES, WebAssetsError, find_ort_web
         from .webserver import SiteServer
@@ -98,21 +123,32 @@ class WebSession:
         except WebAssetsError as exc:
             raise UnsupportedError(str(exc)) from None
         find_chromium()
+        build = build or ("webgpu" if ep == "webgpu" else "wasm")
+        if ep not in ("wasm", "webgpu") or build not in ORT_WEB_FILES:
+            raise UnsupportedError(
+                f"ort-web runs ep wasm or webgpu on build wasm or webgpu; received ep {ep} on build {build}"
+            )
+        missing = [name for name in ORT_WEB_FILES[build] if not (dist / name).is_file()]
+        if missing:
+            raise UnsupportedError(f"onnxruntime-web's {build} build is not in {dist} (no {missing[0]})")
         self._folder = Path(tempfile.mkdtemp(prefix="cnnport-ort-web-"))
         (self._folder / "ort").mkdir()
-        for name in ORT_WEB_FILES["wasm"]:
+        for name in ORT_WEB_FILES[build]:
             (self._folder / "ort" / name).symlink_to(dist / name)
-        (self._folder / "model.onnx").symlink_to(Path(model).resolve())
+        model_name = "model" + Path(model).suffix
+        (self._folder / model_name).symlink_to(Path(model).resolve())
         (self._folder / "index.html").write_text(HARNESS)
         self._server = SiteServer(self._folder).start()
         try:
-            self._browser = Chromium(camera=False, timeout=600)
+            self._browser = Chromium(camera=False, webgpu=ep == "webgpu", timeout=600)
         except CnnportError as exc:
             self._server.close()
             shutil.rmtree(self._folder, ignore_errors=True)
             raise UnsupportedError(f"Chromium did not start: {exc}") from None
         self._closer = weakref.finalize(self, _close, self._browser, self._server, self._folder)
-        self.page = self._browser.open(f"{self._server.url}?threads={threads}")
+        config = {"threads": threads, "build": build, "ep": ep, "proxy": proxy, "options": options or {}}
+        query = urllib.parse.urlencode({"model": model_name, "config": json.dumps(config)})
+        self.page = self._browser.open(f"{self._server.url}?{query}")
         try:
             self.page.wait_for("window.harness || window.harnessError", timeout=120)
         except CnnportError as exc:
