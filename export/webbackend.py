@@ -1,4 +1,6 @@
-"""The ``ort-web`` runtime: the .onnx on onnxruntime-web (WASM) in headless Chromium.
+"""The ``ort-web`` and ``ort-webgpu`` runtimes: the .onnx on onnxruntime-web in headless
+Chromium, on WASM or on WebGPU (the browser's adapter; SwiftShader's software one on a
+machine without a GPU).
 
 A throw-away folder holds onnxruntime-web's WASM build, the model and a harness page; a
 :class:`~cnnport.export.webserver.SiteServer` serves it cross-origin isolated (so WASM
@@ -28,7 +30,7 @@ from cnnport.runtime import CnnportError, UnsupportedError
 from .backends import RUNNERS, Runner, Target
 from .parity import Outputs
 
-__all__ = ["WebSession", "ort_web_runner"]
+__all__ = ["WebSession", "ort_web_runner", "ort_webgpu_runner"]
 
 HARNESS = """<!doctype html><meta charset="utf-8"><title>cnnport ort-web harness</title>
 <script type="module">
@@ -198,12 +200,25 @@ def _close(browser, server, folder: Path) -> None:
 def ort_web_runner(target: Target) -> Runner:
     """onnxruntime-web's WASM build in headless Chromium (the page's runtime), one thread
     unless the target asks for more."""
-    from cnnport.runtime import read_card
-
     if target.provider != "cpu":
         raise UnsupportedError("ort-web runs WASM on the CPU only (use provider cpu)")
+    return _web_runner(target, "wasm")
+
+
+@RUNNERS.register("ort-webgpu")
+def ort_webgpu_runner(target: Target) -> Runner:
+    """onnxruntime-web's WebGPU EP in headless Chromium, on the browser's adapter: the
+    machine's GPU, or SwiftShader's software one where it has none (slow: for parity)."""
+    if target.provider != "cpu":
+        raise UnsupportedError("ort-webgpu runs on the browser's WebGPU adapter; it takes no provider")
+    return _web_runner(target, "webgpu")
+
+
+def _web_runner(target: Target, ep: str) -> Runner:
+    from cnnport.runtime import read_card
+
     card = read_card(target.onnx)
-    session = WebSession(target.onnx, threads=target.threads or 1)
+    session = WebSession(target.onnx, threads=target.threads or 1, ep=ep)
     output = card.output.name if card else session.outputs[0]
     wanted = [output] + [n for n in ("logits", "class_maps") if n in session.outputs and n != output]
 

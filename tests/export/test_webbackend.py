@@ -42,3 +42,17 @@ def test_missing_chromium_is_unsupported_with_one_line(model, monkeypatch, tmp_p
     monkeypatch.delenv("CNNPORT_CHROMIUM", raising=False)
     with pytest.raises(UnsupportedError, match=r"no Chromium found.*apt-get install chromium"):
         RUNNERS.get("ort-web")(Target(model.path))
+
+
+def test_ort_webgpu_equals_onnxruntime_within_1e5(model):
+    """WebGPU on the browser's adapter (SwiftShader's software Vulkan without a GPU)."""
+    web_assets_or_skip()
+    chromium_or_skip()
+    images = np.random.default_rng(1).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    result = cross_check(model.path, read_card(model.path), images, runtimes=("ort-cpu", "ort-webgpu"))
+    if result.runtimes["ort-webgpu"] != "ok":
+        pytest.skip(f"ort-webgpu: {result.runtimes['ort-webgpu']}")
+    report = result.report("ort-cpu", "ort-webgpu")
+    print(f"ort-webgpu vs ort-cpu: max |dp| {report.max_abs_diff:.1e}")
+    assert report.max_abs_diff <= 1e-5
+    assert report.top1_agreement == 1.0
