@@ -48,7 +48,7 @@ const typed = { uint8: Uint8Array, float32: Float32Array };
 // ?config={threads, build, ep, proxy, options}: see WebSession.
 const config = JSON.parse(q.get("config") || "{}");
 try {
-  const ort = await import(`./ort/ort.${config.build || "wasm"}.min.mjs`);
+  const ort = await import(`./ort/${q.get("entry")}`);
   ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
   ort.env.wasm.numThreads = config.threads || 1;
   ort.env.wasm.proxy = Boolean(config.proxy);
@@ -95,8 +95,10 @@ class WebSession:
         ort_web: onnxruntime-web's dist folder (default: see :func:`find_ort_web`).
         ep: the execution provider: ``wasm``, or ``webgpu`` (the browser is then started
             with a WebGPU adapter: the GPU's, or SwiftShader's software one).
-        build: onnxruntime-web's build: ``wasm`` (ort.wasm.min.mjs) or ``webgpu``
-            (ort.webgpu.min.mjs, which also runs ``wasm``); default: the EP's.
+        build: onnxruntime-web's build (webassets.ORT_WEB_FILES): ``wasm``, ``webgpu``
+            (the C++ WebGPU EP: what a site ships for WebGPU) or ``jsep`` (the JavaScript
+            WebGPU EP); each also runs ``wasm``. Default: ``wasm`` for ep wasm, the site's
+            WebGPU build for ep webgpu.
         proxy: run onnxruntime in a worker (``env.wasm.proxy``), not the page's thread.
         options: more ``InferenceSession.create`` options (``freeDimensionOverrides``,
             ``enableMemPattern``, ``executionMode``, ``extra`` session config entries).
@@ -117,7 +119,7 @@ class WebSession:
         options: dict | None = None,
     ) -> None:
         from .chromium import Chromium, find_chromium
-        from .webassets import ORT_WEB_FILES, WebAssetsError, find_ort_web
+        from .webassets import ORT_WEB_FILES, WEBGPU_BUILD, WebAssetsError, find_ort_web
         from .webserver import SiteServer
 
         try:
@@ -125,10 +127,11 @@ class WebSession:
         except WebAssetsError as exc:
             raise UnsupportedError(str(exc)) from None
         find_chromium()
-        build = build or ("webgpu" if ep == "webgpu" else "wasm")
-        if ep not in ("wasm", "webgpu") or build not in ORT_WEB_FILES:
+        build = build or (WEBGPU_BUILD if ep == "webgpu" else "wasm")
+        if ep not in ("wasm", "webgpu") or build not in ORT_WEB_FILES or (ep, build) == ("webgpu", "wasm"):
             raise UnsupportedError(
-                f"ort-web runs ep wasm or webgpu on build wasm or webgpu; received ep {ep} on build {build}"
+                f"ort-web runs ep wasm on any build ({', '.join(ORT_WEB_FILES)}) and ep webgpu on "
+                f"jsep or webgpu; received ep {ep} on build {build}"
             )
         missing = [name for name in ORT_WEB_FILES[build] if not (dist / name).is_file()]
         if missing:
@@ -149,7 +152,8 @@ class WebSession:
             raise UnsupportedError(f"Chromium did not start: {exc}") from None
         self._closer = weakref.finalize(self, _close, self._browser, self._server, self._folder)
         config = {"threads": threads, "build": build, "ep": ep, "proxy": proxy, "options": options or {}}
-        query = urllib.parse.urlencode({"model": model_name, "config": json.dumps(config)})
+        entry = ORT_WEB_FILES[build][0]
+        query = urllib.parse.urlencode({"model": model_name, "entry": entry, "config": json.dumps(config)})
         self.page = self._browser.open(f"{self._server.url}?{query}")
         try:
             self.page.wait_for("window.harness || window.harnessError", timeout=120)

@@ -87,6 +87,31 @@ export async function timeModels(models, timing = TIMING) {
   return { timings: medians(), runs: timing.runs };
 }
 
+// WebGPU is kept only where its answer equals WASM's within this (max |dp| on a noise
+// frame): the export's parity tolerance. A GPU's float32 differs from the CPU's by about
+// 1e-6; onnxruntime-web 1.30's C++ WebGPU EP was measured 6e-3 off on SwiftShader.
+export const AGREEMENT = 1e-4;
+
+// A 640x480 RGBA frame of deterministic noise: a model answers it unlike a flat frame.
+function noiseFrame(width = TIMING.width, height = TIMING.height) {
+  const data = new Uint8ClampedArray(width * height * 4);
+  let seed = 12345;
+  for (let i = 0; i < data.length; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    data[i] = (i & 3) === 3 ? 255 : seed >>> 24;
+  }
+  return { data, width, height, format: "RGBA" };
+}
+
+// max |dp| between two models' probabilities on the noise frame.
+export async function disagreement(a, b) {
+  const frame = noiseFrame();
+  const [pa, pb] = [await a.classify(frame, { topK: 1 }), await b.classify(frame, { topK: 1 })];
+  let worst = 0;
+  for (let i = 0; i < pa.probabilities.length; i++) worst = Math.max(worst, Math.abs(pa.probabilities[i] - pb.probabilities[i]));
+  return worst;
+}
+
 // The backend with the lowest time; a tie goes to WASM (no GPU round trip, one runtime).
 export function fastest(timings) {
   const names = Object.keys(timings).sort((a, b) => timings[a] - timings[b] || (a === "wasm" ? -1 : b === "wasm" ? 1 : 0));
@@ -117,10 +142,11 @@ function measuredNote(timings, runs, chosen, adapterName) {
  * Opens the model on the backend to use. ?backend=wasm or ?backend=webgpu forces one;
  * otherwise WASM, and WebGPU beside it where the site ships its build and the browser
  * offers an adapter: both timed on this model, the faster kept. Any WebGPU failure
- * (no adapter, the build does not load, the model does not run) leaves WASM, and says why.
+ * (no adapter, the build does not load, the model does not run, its answer is not WASM's
+ * within AGREEMENT) leaves WASM, and says why.
  *
- * @returns {Promise<{model, backend, note, timings, adapter}>} timings: {backend: median ms},
- *   empty unless both were timed
+ * @returns {Promise<{model, backend, note, timings, adapter, agreement}>} timings: {backend:
+ *   median ms}, empty unless both were timed; agreement: max |dp| WebGPU vs WASM, where measured
  */
 export async function chooseBackend({ site, card, plan, params, loadModel }) {
   const want = params.get("backend") || "auto";
@@ -148,15 +174,22 @@ export async function chooseBackend({ site, card, plan, params, loadModel }) {
   } catch (err) {
     return only(wasm, "wasm", `WebGPU did not load, WASM runs: ${message(err)}`, name);
   }
-  let timings, runs;
+  let timings, runs, dp;
   try {
-    ({ timings, runs } = await timeModels({ webgpu: gpu, wasm }));
+    dp = await disagreement(gpu, wasm);
+    if (dp <= AGREEMENT) ({ timings, runs } = await timeModels({ webgpu: gpu, wasm }));
   } catch (err) {
     // The reason shown is the run's failure; a failed release only goes to the console.
     await gpu.release().catch((e) => console.warn(`releasing the WebGPU session failed: ${message(e)}`));
     return only(wasm, "wasm", `WebGPU failed on this model, WASM runs: ${message(err)}`, name);
   }
+  if (!(dp <= AGREEMENT)) {
+    await gpu.release();
+    const why = `WebGPU's answer differs from WASM's on this model (max |dp| ${dp.toExponential(1)} > ${AGREEMENT}), WASM runs`;
+    return { ...only(wasm, "wasm", why, name), agreement: dp };
+  }
   const backend = fastest(timings);
   await (backend === "webgpu" ? wasm : gpu).release();
-  return { model: backend === "webgpu" ? gpu : wasm, backend, note: measuredNote(timings, runs, backend, name), timings, adapter: name };
+  const model = backend === "webgpu" ? gpu : wasm;
+  return { model, backend, note: measuredNote(timings, runs, backend, name), timings, adapter: name, agreement: dp };
 }
