@@ -211,7 +211,7 @@ def _open_rows(name: str, files: dict[str, Path], threads: list[int], variants: 
             add(Row(name, shape, f"ort-web {variant}", n, timed, first, baseline, variant in SLOW), session)
         if page:
             timed, first, session = _native(files["frame"], frame_feed, n)
-            add(Row(name, "640x480 RGBA", "native frame", n, timed, first), session)
+            add(Row(name, "640x480 RGBA", "native frame", n, timed, first, "native frame"), session)
             made = _Page(site.root, n)
             add(Row(name, "640x480 RGBA", "page (cnnport JS)", n, made, None, "native frame"), made)
     return rows, keep
@@ -227,6 +227,8 @@ def _measure(name: str, folder: Path, args: argparse.Namespace) -> tuple[list[Ro
         if row.runtime.startswith("ort-web"):
             row.dp = float(np.abs(row.first() - reference[(row.baseline, row.threads)]).max())
         row.timed(2 if row.slow else 10)  # warm-up
+    # Opening 20-odd browsers loads the machine for a while: let it settle first.
+    time.sleep(args.settle)
     load_before = Path("/proc/loadavg").read_text().strip()
     per_round = max(1, args.repeats // args.rounds)
     for _ in range(args.rounds):
@@ -265,6 +267,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
     parser.add_argument("--models", default="lenet5,mobilenet_v2")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="ort-web rows: " + ", ".join(VARIANTS))
+    parser.add_argument("--settle", type=float, default=30, help="seconds to wait after opening every row")
     parser.add_argument("--no-page", action="store_true", help="leave out the frame model and page rows")
     args = parser.parse_args()
     args.variants = [v for v in args.variants.split(",") if v]
