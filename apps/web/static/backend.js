@@ -21,7 +21,10 @@ export const SESSION_OPTIONS = {
 // runs: a software or slow adapter must not hold the page for half a minute.
 export const TIMING = { runs: 7, minRuns: 3, warmup: 2, budgetMs: 3000, width: 640, height: 480 };
 
-// {threads, note}: ?threads=N asks for N (1 when the page is not isolated).
+// {threads, note}: ?threads=N asks for N (1 when the page is not isolated). By default half
+// the cores, at most 4 (onnxruntime-web's own default): the browser's main and compositor
+// threads need a core too, and on a 2-core machine 2 WASM threads were measured slower
+// than 1 (MobileNetV2 224: 112 ms against 57; docs/web.md).
 export function threadPlan(params, isolated, cores) {
   const asked = Number.parseInt(params.get("threads") || "", 10);
   if (!isolated) {
@@ -30,7 +33,7 @@ export function threadPlan(params, isolated, cores) {
       "so the browser gives the page no shared memory. `cnnport web MODEL.onnx --serve` sends them.";
     return { threads: 1, note };
   }
-  const threads = asked > 0 ? asked : Math.max(1, Math.min(4, cores || 1));
+  const threads = asked > 0 ? asked : Math.max(1, Math.min(4, Math.ceil((cores || 1) / 2)));
   return { threads, note: "" };
 }
 
