@@ -4,17 +4,24 @@ LeNet-5 (32x32 gray) and keras.applications MobileNetV2 at 224x224 (cnnport's
 ``mobilenet_v2``, weights=None: latency does not depend on the weights) are exported with
 ``--frame RGBA``, then timed at batch 1, one thread and several, side by side:
 
-- ``native``: onnxruntime in Python, ``session.run`` on the tensor model;
-- ``ort-web``: onnxruntime-web WASM in headless Chromium, ``session.run`` on the same
-  tensor model, timed inside the page (no DevTools round trip);
+- ``native``: onnxruntime in Python, ``session.run`` on the tensor model (and its
+  variants: no spinning, int8);
+- ``ort-web ...``: onnxruntime-web in headless Chromium, ``session.run`` on the same tensor
+  model timed inside the page (no DevTools round trip), one row per option tried
+  (VARIANTS: static shapes, proxy worker, no spinning, no memory pattern, parallel
+  execution, the .ort model, the int8 model, the WebGPU build's WASM, WebGPU on the
+  browser's adapter: SwiftShader's software one on a machine without a GPU);
 - ``native frame``: the Engine's session on the RGBA frame model, a 640x480 frame;
 - ``page``: the cnnport page itself (`cnnport web`'s site, served cross-origin isolated),
   ``model.classify`` of a 640x480 RGBA frame: what the live view waits for per frame.
 
-    .venv/bin/python benchmarks/web_latency.py [--repeats 50] [--rounds 10] [--threads N] [--models lenet5,mobilenet_v2]
+    .venv/bin/python benchmarks/web_latency.py [--repeats 40] [--rounds 8] [--threads N]
+        [--models lenet5,mobilenet_v2] [--variants wasm,proxy,...] [--no-page]
 
 Every row is opened first and then timed in interleaved rounds (as `cnnport bench` does),
-so a busy moment of a shared machine falls on all rows alike.
+so a busy moment of a shared machine falls on all rows alike; /proc/loadavg is printed at
+the start and the end of each model's rounds, and each row gets its 10th-90th percentile.
+Each ort-web row's first output is compared with native onnxruntime's (max |dp|).
 
 Target (issue 21): WASM with threads within 2x of native.
 """
@@ -24,9 +31,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +43,45 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SIZES = {"lenet5": (32, 1), "mobilenet_v2": (224, 3)}
 FRAME = (480, 640)
+NO_SPINNING = {"extra": {"session": {"intra_op": {"allow_spinning": "0"}}}}
+# ort-web options tried, each a row: WebSession keyword arguments, and which model file
+# ("onnx", "ort", "int8"). "static" is filled per model with its batch axis' name.
+VARIANTS: dict[str, dict] = {
+    "wasm": {},
+    "static": {"options": "static"},
+    "no-spin": {"options": NO_SPINNING},
+    "proxy": {"proxy": True},
+    "no-mempattern": {"options": {"enableMemPattern": False}},
+    "parallel": {"options": {"executionMode": "parallel"}},
+    "ort-format": {"model": "ort"},
+    "int8": {"model": "int8"},
+    "webgpu-build": {"build": "webgpu"},
+    "webgpu": {"ep": "webgpu"},
+}
+SLOW = {"webgpu"}  # a software adapter: one timed run per round
 
 
-def _export(folder: Path, name: str) -> tuple[Path, Path]:
+@dataclass
+class Row:
+    model: str
+    input: str
+    runtime: str
+    threads: int
+    timed: Callable[[int], list[float]]
+    first: Callable[[], np.ndarray] | None = None  # the first output, for max |dp|
+    baseline: str = "native"  # the native row this one is divided by
+    slow: bool = False
+    dp: float | None = None
+    times: list[float] = field(default_factory=list)
+
+
+def _export(folder: Path, name: str) -> dict[str, Path]:
     import keras
+    import onnx
 
     from cnnport.apps.cli import main as cnnport
+    from cnnport.export.ortformat import to_ort
+    from cnnport.export.variants import to_int8
     from cnnport.runtime import InputSpec
     from cnnport.train import TrainConfig, build_model
 
@@ -52,15 +93,33 @@ def _export(folder: Path, name: str) -> tuple[Path, Path]:
     onnx_path = folder / f"{name}.onnx"
     if cnnport(["-q", "export", str(folder / f"{name}.keras"), "-o", str(onnx_path), "--frame", "RGBA"]) != 0:
         raise SystemExit(f"export of {name} failed")
-    return onnx_path, folder / f"{name}.frame-rgba.onnx"
+    ort_path, _ = to_ort(onnx_path).write(onnx_path)
+    calibration = np.random.default_rng(1).integers(0, 256, (32, size, size, channels), dtype=np.uint8)
+    int8_path = folder / f"{name}.int8.onnx"
+    onnx.save(to_int8(onnx.load(str(onnx_path)), calibration), str(int8_path))
+    return {
+        "onnx": onnx_path,
+        "ort": ort_path,
+        "int8": int8_path,
+        "frame": folder / f"{name}.frame-rgba.onnx",
+    }
 
 
-def _native(path: Path, feed: np.ndarray, threads: int):
+def _batch_axes(path: Path) -> dict[str, int]:
+    import onnx
+
+    graph_input = onnx.load(str(path), load_external_data=False).graph.input[0]
+    return {d.dim_param: 1 for d in graph_input.type.tensor_type.shape.dim if d.dim_param}
+
+
+def _native(path: Path, feed: np.ndarray, threads: int, spinning: bool = True):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name, output = session.get_inputs()[0].name, session.get_outputs()[0].name
 
@@ -72,14 +131,22 @@ def _native(path: Path, feed: np.ndarray, threads: int):
             times.append((time.perf_counter() - started) * 1000)
         return times
 
-    return timed, session
+    return timed, lambda: session.run([output], {name: feed})[0], session
 
 
-def _ort_web(path: Path, feed: np.ndarray, threads: int):
+def _ort_web(path: Path, feed: np.ndarray, threads: int, variant: dict):
     from cnnport.export.webbackend import WebSession
 
-    session = WebSession(path, threads=threads)
-    return (lambda runs: session.time(feed, session.outputs[0], warmup=0, repeats=runs)), session
+    options = variant.get("options") or {}
+    if options == "static":
+        options = {"freeDimensionOverrides": _batch_axes(path)}
+    kwargs = {k: v for k, v in variant.items() if k not in ("options", "model")}
+    session = WebSession(path, threads=threads, options=options, **kwargs)
+
+    def timed(runs: int) -> list[float]:
+        return session.time(feed, session.outputs[0], warmup=0, repeats=runs)
+
+    return timed, lambda: session.run(feed, [session.outputs[0]])[session.outputs[0]], session
 
 
 class _Page:
@@ -110,70 +177,112 @@ class _Page:
         self.server.close()
 
 
-def _rows(name: str, folder: Path, threads: int, repeats: int, rounds: int) -> tuple[list[tuple], str]:
-    """Every row opened first, then timed in interleaved rounds, so a busy moment of the
-    machine falls on all rows alike."""
+def _open_rows(name: str, files: dict[str, Path], threads: list[int], variants: list[str], page: bool):
     from cnnport.apps.web import SiteConfig, write_site
 
-    tensor, frame_model = _export(folder, name)
     size, channels = SIZES[name]
     rng = np.random.default_rng(0)
-    tensor_feed = rng.integers(0, 256, (1, size, size, channels), dtype=np.uint8)
+    feed = rng.integers(0, 256, (1, size, size, channels), dtype=np.uint8)
     frame_feed = rng.integers(0, 256, (1, *FRAME, 4), dtype=np.uint8)
-    site = write_site(tensor, folder / f"{name}-site", SiteConfig(webgpu=False))
-    rows, keep = [], []
+    site = (
+        write_site(files["onnx"], files["onnx"].parent / f"{name}-site", SiteConfig(webgpu=False))
+        if page
+        else None
+    )
     shape = f"{size}x{size}x{channels}"
-    for n in sorted({1, threads}):
-        native, session = _native(tensor, tensor_feed, n)
-        web, web_session = _ort_web(tensor, tensor_feed, n)
-        native_frame, frame_session = _native(frame_model, frame_feed, n)
-        page = _Page(site.root, n)
-        keep += [session, web_session, frame_session, page]
-        rows += [
-            [name, shape, "native onnxruntime", n, native, []],
-            [name, shape, "ort-web WASM", n, web, []],
-            [name, "640x480 RGBA frame", "native onnxruntime", n, native_frame, []],
-            [name, "640x480 RGBA frame", "page (cnnport JS)", n, page, []],
-        ]
-    version = keep[1].browser_version
+    rows, keep = [], []
+
+    def add(row: Row, made) -> None:
+        rows.append(row)
+        keep.append(made)
+
+    for n in threads:
+        timed, first, session = _native(files["onnx"], feed, n)
+        add(Row(name, shape, "native", n, timed, first), session)
+        timed, first, session = _native(files["onnx"], feed, n, spinning=False)
+        add(Row(name, shape, "native no-spin", n, timed, first), session)
+        if "int8" in variants:
+            timed, first, session = _native(files["int8"], feed, n)
+            add(Row(name, shape, "native int8", n, timed, first), session)
+        for variant in variants:
+            spec = VARIANTS[variant]
+            timed, first, session = _ort_web(files[spec.get("model", "onnx")], feed, n, spec)
+            baseline = "native int8" if variant == "int8" else "native"
+            add(Row(name, shape, f"ort-web {variant}", n, timed, first, baseline, variant in SLOW), session)
+        if page:
+            timed, first, session = _native(files["frame"], frame_feed, n)
+            add(Row(name, "640x480 RGBA", "native frame", n, timed, first, "native frame"), session)
+            made = _Page(site.root, n)
+            add(Row(name, "640x480 RGBA", "page (cnnport JS)", n, made, None, "native frame"), made)
+    return rows, keep
+
+
+def _measure(name: str, folder: Path, args: argparse.Namespace) -> tuple[list[Row], str, tuple[str, str]]:
+    files = _export(folder, name)
+    threads = sorted({1, args.threads})
+    rows, keep = _open_rows(name, files, threads, args.variants, not args.no_page)
+    version = next((k.browser_version for k in keep if hasattr(k, "browser_version")), "")
+    reference = {(r.runtime, r.threads): r.first() for r in rows if r.runtime in ("native", "native int8")}
     for row in rows:
-        row[4](10)  # warm-up
-    per_round = max(1, repeats // rounds)
-    for _ in range(rounds):
+        if row.runtime.startswith("ort-web"):
+            row.dp = float(np.abs(row.first() - reference[(row.baseline, row.threads)]).max())
+        row.timed(2 if row.slow else 10)  # warm-up
+    # Opening 20-odd browsers loads the machine for a while: let it settle first.
+    time.sleep(args.settle)
+    load_before = Path("/proc/loadavg").read_text().strip()
+    per_round = max(1, args.repeats // args.rounds)
+    for _ in range(args.rounds):
         for row in rows:
-            row[5] += row[4](per_round)
+            row.times += row.timed(1 if row.slow else per_round)
+    load_after = Path("/proc/loadavg").read_text().strip()
     for thing in keep:
         if hasattr(thing, "close"):
             thing.close()
-    table = []
-    for i, row in enumerate(rows):
-        native_row = rows[i - i % 2]  # the native row of the same input and threads
-        table.append((*row[:4], statistics.median(row[5]), statistics.median(native_row[5])))
-    return table, version
+    return rows, version, (load_before, load_after)
+
+
+def _table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| model | input | runtime | threads | median ms | p10-p90 ms | vs native, same threads | max dp vs native |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    medians = {(r.runtime, r.threads, r.model): float(np.median(r.times)) for r in rows}
+    for r in rows:
+        median = medians[(r.runtime, r.threads, r.model)]
+        p10, p90 = np.percentile(r.times, [10, 90])
+        ratio = median / medians[(r.baseline, r.threads, r.model)]
+        against = "" if r.baseline in ("native", "native frame") else f" ({r.baseline})"
+        dp = "" if r.dp is None else f"{r.dp:.1e}"
+        lines.append(
+            f"| {r.model} | {r.input} | {r.runtime} | {r.threads} | {median:.2f} | {p10:.2f}-{p90:.2f} "
+            f"| {ratio:.2f}x{against} | {dp} |"
+        )
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=50, help="timed runs per row, in all rounds")
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds over all rows")
+    parser.add_argument("--repeats", type=int, default=40, help="timed runs per row, in all rounds")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds over all rows")
     parser.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
     parser.add_argument("--models", default="lenet5,mobilenet_v2")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="ort-web rows: " + ", ".join(VARIANTS))
+    parser.add_argument("--settle", type=float, default=30, help="seconds to wait after opening every row")
+    parser.add_argument("--no-page", action="store_true", help="leave out the frame model and page rows")
     args = parser.parse_args()
-    rows, version = [], ""
+    args.variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(args.variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     with tempfile.TemporaryDirectory(prefix="cnnport-web-latency-") as folder:
         for name in args.models.split(","):
-            made, version = _rows(name, Path(folder), args.threads, args.repeats, args.rounds)
-            rows += made
-    load = os.getloadavg()[0]
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {load:.1f}; "
-        f"{version}, headless, WASM; batch 1, median of {args.repeats} runs in {args.rounds} interleaved "
-        "rounds after 10 warm-up"
-    )
-    print("| model | input | runtime | threads | median ms | vs native, same input and threads |")
-    print("|---|---|---|---:|---:|---:|")
-    for model, feed, runtime, n, ms, native in rows:
-        print(f"| {model} | {feed} | {runtime} | {n} | {ms:.2f} | {ms / native:.2f}x |")
+            rows, version, (before, after) = _measure(name, Path(folder), args)
+            print(
+                f"\n{name}: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {version}, "
+                f"headless; batch 1, median of {args.repeats} runs in {args.rounds} interleaved rounds after "
+                f"10 warm-up; /proc/loadavg {before} (start), {after} (end)"
+            )
+            print("\n".join(_table(rows)), flush=True)
 
 
 if __name__ == "__main__":

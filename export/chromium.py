@@ -40,7 +40,6 @@ EXECUTABLES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-s
 FLAGS = (
     "--headless",
     "--no-sandbox",
-    "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
     "--no-default-browser-check",
@@ -51,6 +50,12 @@ FLAGS = (
     "--disable-dev-shm-usage",
     "--mute-audio",
 )
+# WebGPU off unless asked: ``--disable-gpu`` leaves navigator.gpu without an adapter.
+# Asked, ``--enable-unsafe-webgpu`` makes headless Chromium offer one even on a machine
+# without a GPU: SwiftShader's software Vulkan (libvk_swiftshader.so, shipped with
+# Chromium), which Chromium reports as vendor "google", architecture "swiftshader".
+NO_GPU_FLAGS = ("--disable-gpu",)
+WEBGPU_FLAGS = ("--enable-unsafe-webgpu",)
 
 
 class BrowserError(CnnportError):
@@ -83,6 +88,8 @@ class Chromium:
         camera: False: no fake camera device at all (a machine without a camera).
         grant_camera: the camera permission is granted without a prompt; False denies it,
             as a user who clicks "Block" does.
+        webgpu: offer the page a WebGPU adapter (the machine's GPU, or SwiftShader's
+            software one where it has none); False: no adapter, as ``--disable-gpu`` does.
         extra_args: more command-line switches.
         timeout: seconds a protocol command may take before BrowserError.
     """
@@ -94,13 +101,15 @@ class Chromium:
         fake_video: str | Path | None = None,
         camera: bool = True,
         grant_camera: bool = True,
+        webgpu: bool = False,
         extra_args: Sequence[str] = (),
         timeout: float = 60.0,
     ) -> None:
         self.executable = find_chromium(executable)
         self.timeout = timeout
         self._profile = tempfile.mkdtemp(prefix="cnnport-chromium-")
-        args = [self.executable, *FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-pipe"]
+        gpu = WEBGPU_FLAGS if webgpu else NO_GPU_FLAGS
+        args = [self.executable, *FLAGS, *gpu, f"--user-data-dir={self._profile}", "--remote-debugging-pipe"]
         args.append("--use-fake-ui-for-media-stream" if grant_camera else "--deny-permission-prompts")
         if camera:
             args.append("--use-fake-device-for-media-stream")

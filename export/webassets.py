@@ -26,6 +26,7 @@ from .errors import ExportError
 
 __all__ = [
     "ORT_WEB_FILES",
+    "WEBGPU_BUILD",
     "WebAssetsError",
     "copy_js_module",
     "copy_ort_web",
@@ -35,16 +36,22 @@ __all__ = [
 ]
 
 REPO_JS = Path(__file__).resolve().parents[1] / "js"
-# The WASM build (plain SIMD+threads, 14 MB) and the WebGPU build (which also runs WASM,
-# 26 MB): the page loads the second only where the browser offers a WebGPU adapter.
+# onnxruntime-web's builds, each an entry module and its WASM: "wasm" (SIMD + threads,
+# 14 MB), "webgpu" (ort.webgpu.min.mjs: WASM plus the C++ WebGPU EP, asyncify, 27 MB) and
+# "jsep" (ort.min.mjs: WASM plus the older JavaScript WebGPU EP, 28 MB). A site ships
+# "wasm" and, for WebGPU, WEBGPU_BUILD; the page loads the latter only where the browser
+# offers an adapter, and keeps it only where its answer is WASM's (both WebGPU EPs were
+# measured wrong on some graphs on SwiftShader's adapter: docs/web.md).
 ORT_WEB_FILES = {
     "wasm": ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"),
+    "jsep": ("ort.min.mjs", "ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm"),
     "webgpu": (
         "ort.webgpu.min.mjs",
         "ort-wasm-simd-threaded.asyncify.mjs",
         "ort-wasm-simd-threaded.asyncify.wasm",
     ),
 }
+WEBGPU_BUILD = "webgpu"
 ORT_WEB_HINT = (
     "npm --prefix js install (in a cnnport checkout), or pass --ort-web DIR (onnxruntime-web's dist folder)"
 )
@@ -88,10 +95,12 @@ def find_ort_web(directory: str | Path | None = None) -> Path:
 
 
 def copy_ort_web(dist: Path, destination: Path, *, webgpu: bool = True) -> dict[str, str | None]:
-    """Copies the WASM (and, where present, WebGPU) build; returns the entry module of each."""
+    """Copies the WASM build (and, where present, the WebGPU build: WEBGPU_BUILD); returns
+    the entry module of each, keyed ``wasm`` and ``webgpu``."""
     destination.mkdir(parents=True, exist_ok=True)
     entries: dict[str, str | None] = {"wasm": None, "webgpu": None}
-    for kind, names in ORT_WEB_FILES.items():
+    for kind, build in (("wasm", "wasm"), ("webgpu", WEBGPU_BUILD)):
+        names = ORT_WEB_FILES[build]
         if kind == "webgpu" and (not webgpu or not all((dist / n).is_file() for n in names)):
             continue
         for name in names:

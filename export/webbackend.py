@@ -1,4 +1,6 @@
-"""The ``ort-web`` runtime: the .onnx on onnxruntime-web (WASM) in headless Chromium.
+"""The ``ort-web`` and ``ort-webgpu`` runtimes: the .onnx on onnxruntime-web in headless
+Chromium, on WASM or on WebGPU (the browser's adapter; SwiftShader's software one on a
+machine without a GPU).
 
 A throw-away folder holds onnxruntime-web's WASM build, the model and a harness page; a
 :class:`~cnnport.export.webserver.SiteServer` serves it cross-origin isolated (so WASM
@@ -14,8 +16,10 @@ one-line reason: check and bench skip the row and go on.
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import tempfile
+import urllib.parse
 import weakref
 from pathlib import Path
 
@@ -26,7 +30,7 @@ from cnnport.runtime import CnnportError, UnsupportedError
 from .backends import RUNNERS, Runner, Target
 from .parity import Outputs
 
-__all__ = ["WebSession", "ort_web_runner"]
+__all__ = ["WebSession", "ort_web_runner", "ort_webgpu_runner"]
 
 HARNESS = """<!doctype html><meta charset="utf-8"><title>cnnport ort-web harness</title>
 <script type="module">
@@ -41,12 +45,16 @@ const b64 = {
   },
 };
 const typed = { uint8: Uint8Array, float32: Float32Array };
+// ?config={threads, build, ep, proxy, options}: see WebSession.
+const config = JSON.parse(q.get("config") || "{}");
 try {
-  const ort = await import("./ort/ort.wasm.min.mjs");
+  const ort = await import(`./ort/${q.get("entry")}`);
   ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
-  ort.env.wasm.numThreads = Number(q.get("threads") || 1);
-  const session = await ort.InferenceSession.create("./model.onnx",
-    { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  ort.env.wasm.numThreads = config.threads || 1;
+  ort.env.wasm.proxy = Boolean(config.proxy);
+  ort.env.logLevel = "error";
+  const session = await ort.InferenceSession.create(`./${q.get("model")}`,
+    { executionProviders: [config.ep || "wasm"], graphOptimizationLevel: "all", ...config.options });
   const feed = (data, dtype, dims) => {
     const bytes = b64.bytes(data);
     const values = new typed[dtype](bytes.buffer, 0, bytes.byteLength / typed[dtype].BYTES_PER_ELEMENT);
@@ -60,9 +68,11 @@ try {
       return Object.fromEntries(names.map((n) => [n, { data: b64.text(out[n].data), dims: out[n].dims }]));
     },
     async time(data, dtype, dims, name, warmup, repeats) {
-      const feeds = feed(data, dtype, dims);
+      const values = Object.values(feed(data, dtype, dims))[0].data;
       const times = [];
       for (let i = 0; i < warmup + repeats; i++) {
+        // A new input each run, as a camera gives: with proxy the worker takes the buffer.
+        const feeds = { [session.inputNames[0]]: new ort.Tensor(dtype, values.slice(), dims) };
         const t = performance.now();
         await session.run(feeds, [name]);
         if (i >= warmup) times.push(performance.now() - t);
@@ -80,17 +90,36 @@ class WebSession:
     """One model on onnxruntime-web in its own headless Chromium.
 
     Args:
-        model: the .onnx file.
+        model: the .onnx (or .ort) file.
         threads: WASM threads (the page is cross-origin isolated, so more than one works).
         ort_web: onnxruntime-web's dist folder (default: see :func:`find_ort_web`).
+        ep: the execution provider: ``wasm``, or ``webgpu`` (the browser is then started
+            with a WebGPU adapter: the GPU's, or SwiftShader's software one).
+        build: onnxruntime-web's build (webassets.ORT_WEB_FILES): ``wasm``, ``webgpu``
+            (the C++ WebGPU EP: what a site ships for WebGPU) or ``jsep`` (the JavaScript
+            WebGPU EP); each also runs ``wasm``. Default: ``wasm`` for ep wasm, the site's
+            WebGPU build for ep webgpu.
+        proxy: run onnxruntime in a worker (``env.wasm.proxy``), not the page's thread.
+        options: more ``InferenceSession.create`` options (``freeDimensionOverrides``,
+            ``enableMemPattern``, ``executionMode``, ``extra`` session config entries).
 
     Raises:
         UnsupportedError: Chromium or onnxruntime-web is missing, or the model does not load.
     """
 
-    def __init__(self, model: str | Path, threads: int = 1, ort_web: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        threads: int = 1,
+        ort_web: str | Path | None = None,
+        *,
+        ep: str = "wasm",
+        build: str | None = None,
+        proxy: bool = False,
+        options: dict | None = None,
+    ) -> None:
         from .chromium import Chromium, find_chromium
-        from .webassets import ORT_WEB_FILES, WebAssetsError, find_ort_web
+        from .webassets import ORT_WEB_FILES, WEBGPU_BUILD, WebAssetsError, find_ort_web
         from .webserver import SiteServer
 
         try:
@@ -98,21 +127,34 @@ class WebSession:
         except WebAssetsError as exc:
             raise UnsupportedError(str(exc)) from None
         find_chromium()
+        build = build or (WEBGPU_BUILD if ep == "webgpu" else "wasm")
+        if ep not in ("wasm", "webgpu") or build not in ORT_WEB_FILES or (ep, build) == ("webgpu", "wasm"):
+            raise UnsupportedError(
+                f"ort-web runs ep wasm on any build ({', '.join(ORT_WEB_FILES)}) and ep webgpu on "
+                f"jsep or webgpu; received ep {ep} on build {build}"
+            )
+        missing = [name for name in ORT_WEB_FILES[build] if not (dist / name).is_file()]
+        if missing:
+            raise UnsupportedError(f"onnxruntime-web's {build} build is not in {dist} (no {missing[0]})")
         self._folder = Path(tempfile.mkdtemp(prefix="cnnport-ort-web-"))
         (self._folder / "ort").mkdir()
-        for name in ORT_WEB_FILES["wasm"]:
+        for name in ORT_WEB_FILES[build]:
             (self._folder / "ort" / name).symlink_to(dist / name)
-        (self._folder / "model.onnx").symlink_to(Path(model).resolve())
+        model_name = "model" + Path(model).suffix
+        (self._folder / model_name).symlink_to(Path(model).resolve())
         (self._folder / "index.html").write_text(HARNESS)
         self._server = SiteServer(self._folder).start()
         try:
-            self._browser = Chromium(camera=False, timeout=600)
+            self._browser = Chromium(camera=False, webgpu=ep == "webgpu", timeout=600)
         except CnnportError as exc:
             self._server.close()
             shutil.rmtree(self._folder, ignore_errors=True)
             raise UnsupportedError(f"Chromium did not start: {exc}") from None
         self._closer = weakref.finalize(self, _close, self._browser, self._server, self._folder)
-        self.page = self._browser.open(f"{self._server.url}?threads={threads}")
+        config = {"threads": threads, "build": build, "ep": ep, "proxy": proxy, "options": options or {}}
+        entry = ORT_WEB_FILES[build][0]
+        query = urllib.parse.urlencode({"model": model_name, "entry": entry, "config": json.dumps(config)})
+        self.page = self._browser.open(f"{self._server.url}?{query}")
         try:
             self.page.wait_for("window.harness || window.harnessError", timeout=120)
         except CnnportError as exc:
@@ -162,12 +204,25 @@ def _close(browser, server, folder: Path) -> None:
 def ort_web_runner(target: Target) -> Runner:
     """onnxruntime-web's WASM build in headless Chromium (the page's runtime), one thread
     unless the target asks for more."""
-    from cnnport.runtime import read_card
-
     if target.provider != "cpu":
         raise UnsupportedError("ort-web runs WASM on the CPU only (use provider cpu)")
+    return _web_runner(target, "wasm")
+
+
+@RUNNERS.register("ort-webgpu")
+def ort_webgpu_runner(target: Target) -> Runner:
+    """onnxruntime-web's WebGPU EP in headless Chromium, on the browser's adapter: the
+    machine's GPU, or SwiftShader's software one where it has none (slow: for parity)."""
+    if target.provider != "cpu":
+        raise UnsupportedError("ort-webgpu runs on the browser's WebGPU adapter; it takes no provider")
+    return _web_runner(target, "webgpu")
+
+
+def _web_runner(target: Target, ep: str) -> Runner:
+    from cnnport.runtime import read_card
+
     card = read_card(target.onnx)
-    session = WebSession(target.onnx, threads=target.threads or 1)
+    session = WebSession(target.onnx, threads=target.threads or 1, ep=ep)
     output = card.output.name if card else session.outputs[0]
     wanted = [output] + [n for n in ("logits", "class_maps") if n in session.outputs and n != output]
 

@@ -24,7 +24,7 @@ class Web(Command):
         "Writes a static site that classifies the camera and image files in the browser, offline: the "
         "page, the cnnport JS module, onnxruntime-web's WASM (and WebGPU) files, and the model as an "
         "RGBA frame model with its card. Any static server serves it (on one WASM thread); --serve "
-        "serves it on 127.0.0.1 with the cross-origin isolation headers, so WASM runs on several threads."
+        "serves it on 127.0.0.1 with the cross-origin isolation headers, so WASM may run on several threads (the page takes half the cores, at most 4)."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -96,7 +96,7 @@ def serve(root: Path, port: int, isolated: bool) -> int:
         server = SiteServer(root, port, isolated=isolated)
     except OSError as exc:
         raise CnnportError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; try --port 0") from None
-    threads = "cross-origin isolated: WASM on several threads" if isolated else "plain: one WASM thread"
+    threads = "cross-origin isolated: WASM threads on" if isolated else "plain: one WASM thread"
     print(f"serving {root}/ at {server.url}  ({threads}); Ctrl-C stops", flush=True)
     try:
         server.serve_forever()

@@ -65,7 +65,7 @@ async function start() {
     fail(`The model did not load (${site.model}): ${err.message || err}`);
     return;
   }
-  const { model, backend, note } = chosen;
+  const { model, backend, note, timings, adapter, agreement } = chosen;
   const state = {
     model, card, site, backend,
     smoother: new ScoreSmoother(site.smoothing),
@@ -75,9 +75,15 @@ async function start() {
     threshold: site.threshold,
   };
   hook.backend = backend;
+  hook.backendNote = note;
+  hook.timings = timings; // {wasm, webgpu}: median ms each, when the chooser timed both
+  hook.adapter = adapter;
+  hook.agreement = agreement ?? null; // max |dp| WebGPU vs WASM on a noise frame, where both ran
   hook.threads = plan.threads;
   hook.state = state;
-  $("backend").textContent = backend + (note ? ` (${note})` : "");
+  $("backend").textContent = backend === "webgpu" ? `webgpu (${adapter})` : "wasm";
+  $("backend-note").hidden = !note;
+  $("backend-note").textContent = note ? `Backend: ${note}.` : "";
   $("threads").textContent = String(plan.threads);
   if (plan.note) {
     $("threads-note").hidden = false;

@@ -7,6 +7,7 @@ decoded pixels, onnxruntime-web WASM against onnxruntime CPU).
 from __future__ import annotations
 
 import base64
+import math
 import os
 import shutil
 from pathlib import Path
@@ -144,12 +145,16 @@ def test_plain_static_server_runs_one_thread_and_says_so(browser, site):
     assert "--serve" in note
 
 
-def test_isolated_server_runs_several_threads(browser, server):
+def test_isolated_server_runs_half_the_cores_or_the_threads_asked(browser, server):
     page = open_page(browser, server.url + "?camera=off")
     isolated, threads = page.evaluate("[crossOriginIsolated, window.cnnport.threads]")
+    page.goto(server.url + "?camera=off&threads=3")
+    page.wait_for("window.cnnport && window.cnnport.ready", timeout=90)
+    asked = page.evaluate("window.cnnport.threads")
     page.close()
     assert isolated
-    assert threads == max(1, min(4, os.cpu_count() or 1))
+    assert threads == max(1, min(4, math.ceil((os.cpu_count() or 1) / 2)))
+    assert asked == 3
 
 
 @pytest.mark.parametrize(
