@@ -21,6 +21,8 @@ commands report ``unsupported: reason`` and go on.
 | ort-format      | ``session.run`` on ``MODEL.ort`` beside the .onnx (``export --ort``), as ORT Mobile runs it |
 | openvino        | OpenVINO's CPU device reading the same .onnx, fp32 (optional extra, ovbackend.py) |
 | ort-node, ort-wasm | the JS module (js/) in Node.js on onnxruntime-node / -web's WASM (jsbackends.py) |
+| ort-web, ort-webgpu | onnxruntime-web in headless Chromium, WASM / its WebGPU EP (webbackend.py) |
+| engine-predict, engine-frame | ``Engine.predict`` on 640x480 BGR frames: Python preprocessing / the frame model (framebackends.py) |
 """
 
 from __future__ import annotations
