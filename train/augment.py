@@ -25,8 +25,8 @@ class Augmentation:
     translation: float = 0.0
     contrast: float = 0.0
     brightness: float = 0.0
-    hue: float = 0.0  # fraction of the color wheel
-    saturation: float = 0.0
+    hue: float = 0.0  # the largest shift either way, as a fraction of the color wheel
+    saturation: float = 0.0  # saturation scaled by 1 - saturation .. 1 + saturation
     fill: str = "constant"  # beyond the edges after rotation, zoom, translation: black, or reflect
 
     @property
@@ -57,17 +57,30 @@ POLICIES.add(
 )
 
 
-def augmentation_for(cfg: TrainConfig, *, flip_ok: bool, folder: bool) -> Augmentation:
+# Color jitter of the auto policy for a folder whose colors do not tell its classes apart
+# (train/color.py): any hue, saturation from gray to twice as strong.
+COLOR_FREE_HUE = 0.5
+COLOR_FREE_SATURATION = 0.8
+
+
+def augmentation_for(
+    cfg: TrainConfig, *, flip_ok: bool, folder: bool, color_free: bool = False
+) -> Augmentation:
     """The policy named by --augment, with individual flags overriding its settings.
 
     ``auto`` is light for built-in sets and strong for folders (small custom sets
     need more). Flipping stays off unless --flip asks for it for data whose classes
     are not mirror-symmetric (digits) and for folders, where cnnport cannot know
-    (a flipped arrow, letter or digit is another class).
+    (a flipped arrow, letter or digit is another class). ``color_free``: the folder's
+    colors do not tell its classes apart (train/color.py), so ``auto`` also shifts hue
+    and saturation: a network that can memorize a few hundred photos by their colors
+    does, instead of learning what the classes share.
     """
     policy = POLICIES.get(policy_name(cfg, folder=folder))
     if not flip_ok or folder:
         policy = replace(policy, flip=False)
+    if folder and color_free and cfg.augment == "auto":
+        policy = replace(policy, hue=COLOR_FREE_HUE, saturation=COLOR_FREE_SATURATION)
     overrides = {key: getattr(cfg, key) for key in ("flip", *_RANDOM) if getattr(cfg, key) is not None}
     return replace(policy, fill=cfg.fill, **overrides)
 
@@ -100,10 +113,25 @@ def augmentation_layers(aug: Augmentation, seed: int):
     if aug.brightness:
         steps.append(layers.RandomBrightness(aug.brightness, value_range=(0, 255), seed=seed + 5))
     if aug.hue:
-        steps.append(layers.RandomHue(aug.hue, value_range=(0, 255), seed=seed + 6))
+        # Keras shifts the hue by up to factor / 2 of the wheel, either way.
+        steps.append(layers.RandomHue(min(1.0, 2 * aug.hue), value_range=(0, 255), seed=seed + 6))
     if aug.saturation:
-        steps.append(layers.RandomSaturation(aug.saturation, value_range=(0, 255), seed=seed + 7))
+        # Its value_range only clips the saturation channel, which is 0..1 whatever the
+        # pixels' range: (0, 255) let saturation pass 1 and gave negative pixels.
+        steps.append(
+            layers.RandomSaturation(_saturation_factor(aug.saturation), value_range=(0, 1), seed=seed + 7)
+        )
     return keras.Sequential(steps, name="augmentation")
+
+
+def _saturation_factor(amount: float) -> tuple[float, float]:
+    """Keras' RandomSaturation factor range for a saturation scaled by 1 - amount .. 1 + amount.
+
+    Keras scales saturation by f / (1 - f) for f drawn from its factor range, and a single
+    float f means the range (0, f): it would only ever desaturate (0.3 scales by 0 to 0.43).
+    """
+    low, high = 1 - amount, 1 + amount
+    return low / (1 + low), high / (1 + high)
 
 
 def mix_batch(images, labels, kind: str, alpha: float, seed: int):
