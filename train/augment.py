@@ -57,30 +57,17 @@ POLICIES.add(
 )
 
 
-# Color jitter of the auto policy for a folder whose colors do not tell its classes apart
-# (train/color.py): any hue, saturation from gray to twice as strong.
-COLOR_FREE_HUE = 0.5
-COLOR_FREE_SATURATION = 0.8
-
-
-def augmentation_for(
-    cfg: TrainConfig, *, flip_ok: bool, folder: bool, color_free: bool = False
-) -> Augmentation:
+def augmentation_for(cfg: TrainConfig, *, flip_ok: bool, folder: bool) -> Augmentation:
     """The policy named by --augment, with individual flags overriding its settings.
 
     ``auto`` is light for built-in sets and strong for folders (small custom sets
     need more). Flipping stays off unless --flip asks for it for data whose classes
     are not mirror-symmetric (digits) and for folders, where cnnport cannot know
-    (a flipped arrow, letter or digit is another class). ``color_free``: the folder's
-    colors do not tell its classes apart (train/color.py), so ``auto`` also shifts hue
-    and saturation: a network that can memorize a few hundred photos by their colors
-    does, instead of learning what the classes share.
+    (a flipped arrow, letter or digit is another class).
     """
     policy = POLICIES.get(policy_name(cfg, folder=folder))
     if not flip_ok or folder:
         policy = replace(policy, flip=False)
-    if folder and color_free and cfg.augment == "auto":
-        policy = replace(policy, hue=COLOR_FREE_HUE, saturation=COLOR_FREE_SATURATION)
     overrides = {key: getattr(cfg, key) for key in ("flip", *_RANDOM) if getattr(cfg, key) is not None}
     return replace(policy, fill=cfg.fill, **overrides)
 

@@ -25,7 +25,6 @@ from .architectures import ARCHITECTURES, build_model
 from .augment import augmentation_for, augmentation_layers, policy_name
 from .batchnorm import set_batchnorm_momentum
 from .callbacks import EarlyStoppingPastChance, NanGuard, above_chance
-from .color import color_check
 from .config import TrainConfig
 from .datasets import DATASETS, Splits, load_dataset
 from .defaults import Schedule, resolve_schedule, resolve_width
@@ -340,9 +339,7 @@ def _train(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard
 def _train_phases(model, splits: Splits, config: TrainConfig, strategy, guard: NanGuard, role: Role,
                   cache_root: Path, heartbeat: list) -> None:  # fmt: skip
     folder = _is_folder(config)
-    aug = augmentation_for(
-        config, flip_ok=splits.flip_ok, folder=folder, color_free=_color_free(config, splits, folder)
-    )
+    aug = augmentation_for(config, flip_ok=splits.flip_ok, folder=folder)
     schedule = resolve_schedule(config, len(splits.train), role.replicas)
     _log_choices(config, aug, schedule, folder)
     logger.info("%s", role.describe(schedule.batch_size))
@@ -374,19 +371,6 @@ def _train_phases(model, splits: Splits, config: TrainConfig, strategy, guard: N
                    callbacks=_callbacks(config, guard, phase, schedule, classes, role.is_chief) + heartbeat)  # fmt: skip
         if guard.tripped:
             break
-
-
-def _color_free(config: TrainConfig, splits: Splits, folder: bool) -> bool:
-    """Whether the auto policy may jitter a folder's colors: they do not tell its classes apart."""
-    if not folder or config.augment != "auto":
-        return False
-    check = color_check(splits.train.x, splits.train.y, config.seed)
-    if check is None:
-        return False
-    logger.info(
-        "color: %s%s", check.describe(), "; hue and saturation jitter on" if not check.informative else ""
-    )
-    return not check.informative
 
 
 def _log_choices(config: TrainConfig, aug, schedule: Schedule, folder: bool) -> None:
