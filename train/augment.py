@@ -25,8 +25,8 @@ class Augmentation:
     translation: float = 0.0
     contrast: float = 0.0
     brightness: float = 0.0
-    hue: float = 0.0  # fraction of the color wheel
-    saturation: float = 0.0
+    hue: float = 0.0  # the largest shift either way, as a fraction of the color wheel
+    saturation: float = 0.0  # saturation scaled by 1 - saturation .. 1 + saturation
     fill: str = "constant"  # beyond the edges after rotation, zoom, translation: black, or reflect
 
     @property
@@ -100,10 +100,25 @@ def augmentation_layers(aug: Augmentation, seed: int):
     if aug.brightness:
         steps.append(layers.RandomBrightness(aug.brightness, value_range=(0, 255), seed=seed + 5))
     if aug.hue:
-        steps.append(layers.RandomHue(aug.hue, value_range=(0, 255), seed=seed + 6))
+        # Keras shifts the hue by up to factor / 2 of the wheel, either way.
+        steps.append(layers.RandomHue(min(1.0, 2 * aug.hue), value_range=(0, 255), seed=seed + 6))
     if aug.saturation:
-        steps.append(layers.RandomSaturation(aug.saturation, value_range=(0, 255), seed=seed + 7))
+        # Its value_range only clips the saturation channel, which is 0..1 whatever the
+        # pixels' range: (0, 255) let saturation pass 1 and gave negative pixels.
+        steps.append(
+            layers.RandomSaturation(_saturation_factor(aug.saturation), value_range=(0, 1), seed=seed + 7)
+        )
     return keras.Sequential(steps, name="augmentation")
+
+
+def _saturation_factor(amount: float) -> tuple[float, float]:
+    """Keras' RandomSaturation factor range for a saturation scaled by 1 - amount .. 1 + amount.
+
+    Keras scales saturation by f / (1 - f) for f drawn from its factor range, and a single
+    float f means the range (0, f): it would only ever desaturate (0.3 scales by 0 to 0.43).
+    """
+    low, high = 1 - amount, 1 + amount
+    return low / (1 + low), high / (1 + high)
 
 
 def mix_batch(images, labels, kind: str, alpha: float, seed: int):

@@ -85,9 +85,14 @@ class TrainConfig:
     contrast: float | None = _opt(None, "random contrast factor (e.g. 0.2)")
     brightness: float | None = _opt(None, "random brightness factor (e.g. 0.2)")
     hue: float | None = _opt(
-        None, "random hue shift, fraction of the color wheel (e.g. 0.1; not for classes told apart by color)"
+        None,
+        "random hue shift, up to this fraction of the color wheel either way (e.g. 0.1; 0.5: any hue; "
+        "not for classes told apart by color)",
     )
-    saturation: float | None = _opt(None, "random saturation factor (e.g. 0.3)")
+    saturation: float | None = _opt(
+        None,
+        "random saturation change: scaled by 1 - VALUE .. 1 + VALUE (e.g. 0.3; 1: gray to twice as saturated)",
+    )
     fill: str = _opt(
         "constant", "what augmentation shows beyond the image's edges: constant (black) or reflect"
     )
