@@ -31,11 +31,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cnnport.apps.benchmark.clips import make_video
 from cnnport.apps.webcam import WebcamApp, WebcamConfig
 from cnnport.runtime import Engine, ProviderError
-
-sys.path.insert(0, str(Path(__file__).parent))
-from webcam_fps import make_video  # the same clip as benchmarks/webcam_fps.py
 
 
 def _before(path: Path, threads: int | None) -> Engine:

@@ -30,26 +30,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cnnport.apps.benchmark.clips import make_video
 from cnnport.apps.benchmark.models import digits_lenet
 from cnnport.apps.benchmark.report import cpu_name
 from cnnport.apps.webcam import WebcamApp, WebcamConfig
 from cnnport.runtime import Engine
-
-SIZE = (640, 480)
-
-
-def make_video(path: Path, frames: int) -> Path:
-    """A 640x480 MJPG video of moving shapes on noise (JPEG decoding cost like a camera's)."""
-    rng = np.random.default_rng(0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, SIZE)
-    background = rng.integers(0, 255, (SIZE[1], SIZE[0], 3), np.uint8)
-    for i in range(frames):
-        frame = cv2.GaussianBlur(background, (5, 5), 0)
-        cv2.circle(frame, (40 + (i * 7) % 560, 240), 60, (0, 0, 255), -1)
-        cv2.putText(frame, str(i % 10), (300, 300), cv2.FONT_HERSHEY_SIMPLEX, 5, (255, 255, 255), 12)
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 def decode_fps(video: Path) -> float:
