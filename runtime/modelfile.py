@@ -35,6 +35,7 @@ __all__ = [
     "ExternalData",
     "card_path",
     "check_external_data",
+    "check_model_file",
     "external_data",
     "is_ort_format",
     "open_session",
@@ -65,12 +66,7 @@ SPIN_DURATION_US = 20
 
 def open_session(path: Path, providers: list, threads: int | None, spinning: bool) -> ort.InferenceSession:
     """Opens an onnxruntime session, turning every load failure into ModelLoadError."""
-    if not path.exists():
-        raise ModelLoadError(f"model file not found: {str(path)!r}")
-    if not path.is_file():
-        raise ModelLoadError(f"expected an .onnx file, received a folder: {str(path)!r}")
-    if path.stat().st_size == 0:
-        raise ModelLoadError(f"model file is empty: {str(path)!r}")
+    check_model_file(path)
     if not is_ort_format(path):  # an ORT-format file holds its weights itself: nothing to check
         check_external_data(path)
     options = ort.SessionOptions()
@@ -98,6 +94,16 @@ def open_session(path: Path, providers: list, threads: int | None, spinning: boo
         ) from None
     _check_text(session, path)
     return session
+
+
+def check_model_file(path: Path) -> None:
+    """Raises ModelLoadError unless ``path`` is a non-empty file (what every runtime opens)."""
+    if not path.exists():
+        raise ModelLoadError(f"model file not found: {str(path)!r}")
+    if not path.is_file():
+        raise ModelLoadError(f"expected an .onnx file, received a folder: {str(path)!r}")
+    if path.stat().st_size == 0:
+        raise ModelLoadError(f"model file is empty: {str(path)!r}")
 
 
 def is_ort_format(path: Path) -> bool:

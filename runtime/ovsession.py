@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelLoadError, ProviderError
-from .modelfile import check_external_data, is_ort_format, read_metadata
+from .modelfile import check_external_data, check_model_file, is_ort_format, read_metadata
 
 __all__ = ["MAX_SHAPES", "OpenVINOSession", "open_openvino", "openvino_name"]
 
@@ -187,9 +187,7 @@ def open_openvino(path: Path, precision: str, threads: int | None) -> OpenVINOSe
         ModelLoadError: missing, empty, a folder, an .ort file, or unsafe external data.
         ProviderError: openvino is missing, or the precision cannot be had on this CPU.
     """
-    if not path.is_file() or path.stat().st_size == 0:
-        what = "not found" if not path.exists() else "empty" if path.is_file() else "a folder"
-        raise ModelLoadError(f"cannot load {str(path)!r}: the model file is {what}")
+    check_model_file(path)
     if is_ort_format(path):
         raise ModelLoadError(
             f"cannot load {str(path)!r} with provider {_provider(precision)!r}: OpenVINO reads .onnx files, "
