@@ -13,6 +13,7 @@ from cnnport.runtime import ParityResult
 __all__ = [
     "Outputs",
     "ParityReport",
+    "accuracy_drop",
     "compare",
     "format_table",
     "keras_runner",
@@ -186,6 +187,15 @@ def compare(
                 f"{report.top1_mismatches - report.near_ties} of {report.samples} {what} differ"
             )
     return report
+
+
+def accuracy_drop(versus_reference: ParityReport, versus_fp32: ParityReport) -> tuple[float, str]:
+    """Top-1 accuracy points lost, on labelled data; else the top-1 disagreement with fp32
+    (a bound). Returns the figure and how it was had, for a variant's budget check."""
+    if versus_reference.accuracy_reference is not None:
+        drop = 100 * (versus_reference.accuracy_reference - versus_reference.accuracy_candidate)
+        return drop, "on labelled held-out images"
+    return 100 * (1 - versus_fp32.top1_agreement), "bound from top-1 disagreement with fp32, no labels"
 
 
 def merge(reports: list[ParityReport]) -> ParityReport:

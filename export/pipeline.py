@@ -38,6 +38,7 @@ from .heads import Head, InputScaling, check_head, find_head, resolve_head, star
 from .parity import (
     Outputs,
     ParityReport,
+    accuracy_drop,
     compare,
     format_table,
     keras_runner,
@@ -303,7 +304,7 @@ def _variant(
     versus = _gate(fp32_data, runner, ("onnx-fp32", f"onnx-{kind}"), config, None)
     reports.update({f"vs fp32 {name}": r for name, r in versus.items()})
     budget = config.budget(kind)
-    drop, how = _accuracy_drop(reports["all"], versus["all"])
+    drop, how = accuracy_drop(reports["all"], versus["all"])
     card = _finish_card(source.card, config, reports["all"], Variant(kind, accuracy_change=-drop / 100), plan)
     if drop > budget:
         reports["all"].failures.append(f"top-1 accuracy drop {drop:.2f} points ({how}) > budget {budget:g}")
@@ -344,14 +345,6 @@ def _frames(model: Any, runner: Any, card: ModelCard, path: Path, config, data, 
             _write(framed, result.cards[f"{kind} frame {color}"], reports, config, target)
         if not reports["all"].passed:
             raise ParityError(_failure(f"the {color} frame model failed its gate", reports, target, config))
-
-
-def _accuracy_drop(versus_keras: ParityReport, versus_fp32: ParityReport) -> tuple[float, str]:
-    """Accuracy drop in points on labelled data, else the top-1 disagreement with fp32 (a bound)."""
-    if versus_keras.accuracy_reference is not None:
-        drop = 100 * (versus_keras.accuracy_reference - versus_keras.accuracy_candidate)
-        return drop, "on labelled held-out images"
-    return 100 * (1 - versus_fp32.top1_agreement), "bound from top-1 disagreement with fp32, no labels"
 
 
 def export_model(source: SourceModel, output: str | Path, config: ExportConfig | None = None) -> ExportResult:
