@@ -57,14 +57,8 @@ const grayFrame = (width = TIMING.width, height = TIMING.height) => ({
 
 // Median ms of classify on a mid-gray 640x480 frame, after warm-up runs.
 export async function timeModel(model, runs = TIMING.runs, warmup = TIMING.warmup) {
-  const frame = grayFrame();
-  const times = [];
-  for (let i = 0; i < warmup + runs; i++) {
-    const t = performance.now();
-    await model.classify(frame, { topK: 1 });
-    if (i >= warmup) times.push(performance.now() - t);
-  }
-  return median(times);
+  const timing = { ...TIMING, runs, warmup, budgetMs: Infinity };
+  return (await timeModels({ model }, timing)).timings.model;
 }
 
 // {timings: {name: median ms}, runs}: several models timed with their runs interleaved
