@@ -5,6 +5,7 @@ Skipped where the Xvfb binary is absent (CI installs it: apt-get install -y xvfb
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 # Runs in its own interpreter: Qt binds to one X display per process.
 APP = """
-import json, subprocess, sys
+import json, subprocess, sys, time
 import cv2
 from cnnport.runtime import Engine
 from cnnport.apps.webcam import WebcamApp, WebcamConfig, WindowDisplay
@@ -34,14 +35,23 @@ display = WindowDisplay("cnnport")
 report, turns = {}, [0]
 def keys(delay_ms):
     turns[0] += 1
-    if turns[0] == 12:  # the frame on screen is app.last_rendered
-        for _ in range(6):  # let Qt paint it, even on a loaded machine
-            cv2.waitKey(50)
-        report["visible"] = cv2.getWindowProperty("cnnport", cv2.WND_PROP_VISIBLE)
-        report["rect"] = list(cv2.getWindowImageRect("cnnport"))
+    if turns[0] == 12:  # the frame on screen is app.last_rendered, and stays while we look
         cv2.imwrite(out + "/rendered.png", app.last_rendered)
         cv2.imwrite(out + "/raw.png", app._last_frame)
-        subprocess.run(["xwd", "-root", "-silent", "-out", out + "/screen.xwd"], check=True, timeout=10)
+        # Qt paints when it gets the cores: on a loaded machine that took over 300 ms,
+        # so dump the screen until the window shows a frame (not black), for up to 15 s.
+        deadline, dumps = time.monotonic() + 15, 0
+        while True:
+            cv2.waitKey(100)
+            x, y, w, h = cv2.getWindowImageRect("cnnport")
+            subprocess.run(["xwd", "-root", "-silent", "-out", out + "/screen.xwd"], check=True, timeout=10)
+            dumps += 1
+            shown = read_xwd(Path(out + "/screen.xwd"))[y : y + h, x : x + w]
+            if (shown.size and shown.mean() > 20) or time.monotonic() > deadline:
+                break
+        report["visible"] = cv2.getWindowProperty("cnnport", cv2.WND_PROP_VISIBLE)
+        report["rect"] = [x, y, w, h]
+        report["dumps"] = dumps
         cv2.destroyWindow("cnnport")  # as if the user closed it
     return -1
 app = WebcamApp(Engine(model, providers="cpu", spinning=False),
@@ -52,7 +62,10 @@ print("REPORT " + json.dumps(report))
 """
 
 
-def read_xwd(path: Path) -> np.ndarray:
+READER_IMPORTS = "import struct\nfrom pathlib import Path\nimport numpy as np\n"
+
+
+def read_xwd(path: Path) -> np.ndarray:  # also runs inside APP (its source is prepended)
     """A BGR image from an X window dump of a 24-bit TrueColor screen (what Xvfb gives)."""
     data = path.read_bytes()
     fields = struct.unpack(">25I", data[:100])
@@ -88,8 +101,11 @@ def xvfb():
 
 def test_window_shows_the_overlay_and_closing_it_ends_the_app(xvfb, digits_model, digits_video, tmp_path):
     env = {**os.environ, "DISPLAY": xvfb, "QT_QPA_PLATFORM": "xcb"}
+    source = (
+        READER_IMPORTS + inspect.getsource(read_xwd) + APP
+    )  # the app polls the screen with the same reader
     result = subprocess.run(
-        [sys.executable, "-c", APP, str(digits_model.path), str(digits_video.path), str(tmp_path)],
+        [sys.executable, "-c", source, str(digits_model.path), str(digits_video.path), str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,
