@@ -5,8 +5,9 @@
 
 Each set is digits of the embedded scikit-learn set pasted at random places on
 cluttered 96x96 canvases (cnnport.train.synthetic.cluttered_digits), CLASSESxPER_CLASS
-images; a set named digitsCxN is the plain embedded digits as 32x32 PNGs (digit_folder). Each row is one fresh `cnnport train --data SET --model M --img-size S
---weights none` process with every other flag at its default; the seconds are the
+images; a set named digitsCxN is the plain embedded digits as 32x32 PNGs (digit_folder). Each row is one fresh `cnnport train --data SET --model M --img-size S`
+process with every other flag at its default (--weights auto: convnet starts from its
+embedded synthetic pretraining; --train-args "--weights none" trains from scratch); the seconds are the
 whole command, TensorFlow import included. Reported per row: test accuracy, epochs
 run, seconds, the first epoch whose validation accuracy exceeds twice chance, and
 how many epochs validated below twice chance while training accuracy was above it.
@@ -85,7 +86,7 @@ def _row(label: str, name: str, model: str, run_dir: Path, seconds: float, class
 def _train(cnnport: str, data: Path, model: str, img_size: int, out: Path, timeout: float,
            extra: list[str]) -> tuple[int, float]:  # fmt: skip
     command = [cnnport, "-q", "train", "--data", str(data), "--model", model, "--img-size", str(img_size),
-               "--weights", "none", "--out", str(out), "--verbose", "0", "--no-tensorboard", *extra]  # fmt: skip
+               "--out", str(out), "--verbose", "0", "--no-tensorboard", *extra]  # fmt: skip
     started = time.perf_counter()
     try:
         rc = subprocess.run(command, stdout=subprocess.DEVNULL, timeout=timeout).returncode

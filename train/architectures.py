@@ -16,6 +16,7 @@ from cnnport.runtime import InputSpec, Registry
 
 from .config import TrainConfig
 from .errors import WeightsError
+from .pretrained import load_backbone, resolve_weights
 
 __all__ = ["ARCHITECTURES", "Architecture", "build_model"]
 
@@ -207,7 +208,16 @@ def convnet(spec: InputSpec, num_classes: int, cfg: TrainConfig):
         if plan.pool_last or stage < plan.stages - 1:
             x = _pool(cfg)(x)
     x = layers.GlobalAveragePooling2D()(x)
-    return _classifier(inputs, x, num_classes, cfg, "convnet")
+    model = _classifier(inputs, x, num_classes, cfg, "convnet")
+    weights = resolve_weights("convnet", cfg.weights, cfg.width)
+    if weights == "imagenet":
+        raise WeightsError(
+            "convnet has no ImageNet weights; it accepts --weights auto, synthetic (its embedded pretraining), "
+            "none, or a .npz written by python -m cnnport.train.pretrain"
+        )
+    if weights != "none":
+        load_backbone(model, weights)
+    return model
 
 
 @architecture("alexnet", 64, "RGB")
@@ -243,17 +253,18 @@ def vgg16(spec: InputSpec, num_classes: int, cfg: TrainConfig):
 
 
 def _weights_argument(cfg: TrainConfig) -> str | None:
-    if cfg.weights == "none":
+    weights = resolve_weights(cfg.model, cfg.weights, cfg.width)
+    if weights == "none":
         return None
-    if cfg.weights == "imagenet":
+    if weights == "imagenet":
         return "imagenet"
     from pathlib import Path
 
-    if not Path(cfg.weights).is_file():
+    if not Path(weights).is_file():
         raise WeightsError(
-            f"--weights must be none, imagenet or an existing weights file; received {cfg.weights!r}"
+            f"--weights must be auto, none, imagenet or an existing weights file; received {weights!r}"
         )
-    return cfg.weights
+    return weights
 
 
 def _backbone(factory: Callable, preprocess: Callable | None, **kwargs) -> Callable:

@@ -69,7 +69,11 @@ class TrainConfig:
     pooling: str = _opt("max", "pooling of the small CNNs: max or average")
     dropout: float = _opt(0.25, "dropout rate before the classifier (0 disables)")
     batchnorm: bool = _opt(True, "batch normalization after convolutions (convnet, alexnet, vgg16)")
-    weights: str = _opt("none", "backbone weights: none, imagenet (needs internet once), or a weights file")
+    weights: str = _opt(
+        "auto",
+        "pretrained weights: auto (convnet at width 1: synthetic; otherwise none), synthetic (convnet's "
+        "embedded pretraining), none, imagenet (keras.applications models; needs internet once), or a file",
+    )
     fine_tune_epochs: int = _opt(0, "after a frozen-backbone phase, epochs of fine-tuning the whole network")
     augment: str = _opt(
         "auto", "augmentation policy: none, light, strong, or auto (light; strong for folders)"

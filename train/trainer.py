@@ -33,6 +33,7 @@ from .errors import TrainError
 from .loop import distribute_split, predict, run_epochs
 from .overfitting import overfitting_report
 from .pipeline import cache_split, make_dataset
+from .pretrained import resolve_weights
 from .report import classification_metrics, plot_confusion, plot_curves, read_history
 from .watchdog import Watchdog
 
@@ -42,9 +43,11 @@ logger = logging.getLogger(__name__)
 
 CALIBRATION_SAMPLES = 512
 PRETRAINED_HINT = (
-    "training from scratch (--weights none); on photos, pretrained weights usually do far better: "
+    "no ImageNet weights (--weights %s); on photos, ImageNet weights usually do far better: "
     "--model mobilenet_v2 --weights imagenet (downloads once, when the machine is online)"
 )
+# Runs that would gain from ImageNet weights: from scratch, or convnet's synthetic pretraining.
+SCRATCH_OR_SYNTHETIC = ("none", "synthetic", "auto")
 
 
 @dataclass
@@ -167,7 +170,7 @@ def chance_warning(
         "images too small for what tells the classes apart (--img-size)",
         "class folders whose images do not differ in a way the model can see, or mislabelled images",
     ]
-    if folder and config.weights == "none":
+    if folder and config.weights in SCRATCH_OR_SYNTHETIC:
         causes.insert(0, "training from scratch on a small set: --model mobilenet_v2 --weights imagenet")
     return (
         f"the trained model is at or near chance: test accuracy {test_accuracy:.3f} with {num_classes} classes "
@@ -186,8 +189,10 @@ def _resolved(config: TrainConfig, train_samples: int, role: Role) -> TrainConfi
     for the training split (defaults.resolve_schedule); the chief writes it to config.json
     with the distribution record, so the run repeats and resumes from it exactly."""
     schedule = resolve_schedule(config, train_samples, role.replicas)
+    width = resolve_width(config, train_samples)
     config = replace(config, batch_size=schedule.batch_size, lr=schedule.lr, epochs=schedule.epochs,
-                     patience=schedule.patience, width=resolve_width(config, train_samples))  # fmt: skip
+                     patience=schedule.patience, width=width,
+                     weights=resolve_weights(config.model, config.weights, width))  # fmt: skip
     if role.is_chief:
         config.save(config.run_dir / "config.json", role.record(schedule.batch_size))
     return config
@@ -378,8 +383,13 @@ def _log_choices(config: TrainConfig, aug, schedule: Schedule, folder: bool) -> 
     flip_note = no_flip if folder and not aug.flip else ""
     logger.info("augmentation: %s%s; mixing: %s", aug.describe(), flip_note, config.mix)
     logger.info("schedule: %s", schedule.describe())
-    if folder and config.weights == "none":
-        logger.info(PRETRAINED_HINT)
+    if config.weights == "synthetic":
+        logger.info(
+            "weights: synthetic (convnet's embedded pretraining on generated shapes, glyphs and textures, "
+            "train/pretrained.py); --weights none trains from scratch"
+        )
+    if folder and config.weights in SCRATCH_OR_SYNTHETIC:
+        logger.info(PRETRAINED_HINT, config.weights)
 
 
 def _backbone_layer(model):
@@ -420,7 +430,7 @@ def _overfitting(history: dict, splits: Splits, config: TrainConfig) -> dict | N
         train_samples=len(splits.train),
         num_classes=len(splits.labels),
         augment=policy_name(config, folder=_is_folder(config)),
-        pretrained_available=config.weights == "none",
+        pretrained_available=config.weights in SCRATCH_OR_SYNTHETIC,
     )
     return found.to_dict() if found else None
 

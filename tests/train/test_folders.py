@@ -107,17 +107,34 @@ def test_the_report_page_shows_the_overfitting_warning(digits_run, tmp_path):
 
 
 def test_a_small_folder_of_the_family_that_overfits_says_so(tmp_path):
-    """One small case of the family in CI: 3 x 40 generated shapes at 32 px without augmentation
+    """3 x 40 generated shapes at 32 px from scratch without augmentation
     memorize (training accuracy near 1, validation near chance); the run must say so."""
     pytest.importorskip("tensorflow")
     from cnnport.train import TrainConfig, fit
 
     small_folder(tmp_path / "shapes", "shapes", per_class=40)
     config = TrainConfig(data=str(tmp_path / "shapes"), model="convnet", img_size=32, augment="none", epochs=25,
-                         patience=0, out=str(tmp_path / "run"), verbose=0, tensorboard=False)  # fmt: skip
+                         patience=0, weights="none", out=str(tmp_path / "run"), verbose=0,
+                         tensorboard=False)  # fmt: skip
     run = fit(config)
     saved = json.loads((run.directory / "metrics.json").read_text())["overfitting"]
     assert saved is not None, saved
     assert run.overfitting == saved["message"]
     assert saved["train_accuracy"] - saved["val_accuracy"] >= OVERFITTING_GAP
     assert "--augment strong" in run.overfitting
+
+
+def test_a_small_folder_of_the_family_is_learnt_from_the_embedded_pretraining(tmp_path):
+    """One small case of the family in CI: 3 x 40 shapes in random colors on clutter (the held-out
+    seed), with the defaults, which start convnet from its synthetic pretraining. From scratch
+    such folders stay near chance (docs/small-data.md); the full table is
+    benchmarks/train_folders.py."""
+    pytest.importorskip("tensorflow")
+    from cnnport.train import TrainConfig, fit
+
+    small_folder(tmp_path / "shapes", "shapes", per_class=40, seed=HELD_OUT_SEED)
+    run = fit(TrainConfig(data=str(tmp_path / "shapes"), model="convnet", img_size=48, out=str(tmp_path / "run"),
+                          verbose=0, tensorboard=False))  # fmt: skip
+    assert run.config.weights == "synthetic"
+    assert json.loads((run.directory / "config.json").read_text())["weights"] == "synthetic"
+    assert run.metrics["test_accuracy"] >= 0.8, run.metrics  # 24 test images; chance 0.33
