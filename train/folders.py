@@ -7,7 +7,9 @@ Each kind is 3 classes x 100 JPEG photos at 160x120 (4:3), the size of a folder 
 - ``outlines``: the same shapes drawn as outlines of random thickness;
 - ``textures``: a patch of stripes, dots or checks at a random scale, angle and colors;
 - ``letters``: A, B or C in one of OpenCV's Hershey fonts at a random size, angle and place;
-- ``digits``: the embedded scikit-learn digits 0, 1, 2, scaled and pasted on the clutter.
+- ``digits``: the embedded scikit-learn digits 0, 1, 2, scaled and pasted on the clutter;
+- ``colors``: a filled shape of any of the three kinds whose color is the class (red, green,
+  blue at any saturation and brightness): the one kind where color must *not* be ignored.
 
 Every photo has the same clutter: a two-color gradient in any colors, soft out-of-focus
 blobs, thin lines and arcs, an uneven illumination, a slight blur, sensor noise and JPEG
@@ -35,6 +37,7 @@ TUNED_SEED = 0  # the seed the defaults were chosen on
 HELD_OUT_SEED = 1  # the seed they are judged on, never tuned on
 
 Draw = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]  # (canvas, class, rng) -> mask 0..1
+Color = Callable[[int, np.random.Generator], np.ndarray]  # (class, rng) -> RGB 0..255
 
 
 @dataclass(frozen=True)
@@ -44,14 +47,15 @@ class FolderKind:
     classes: tuple[str, ...]
     draw: Draw
     index: int  # mixed into the seed, so kinds drawn with one seed differ
+    color: Color | None = None  # the object's color from its class; None: random, whatever the class
 
 
 FOLDER_KINDS: Registry[FolderKind] = Registry("folder kind")
 
 
-def _kind(name: str, classes: tuple[str, ...]) -> Callable[[Draw], Draw]:
+def _kind(name: str, classes: tuple[str, ...], color: Color | None = None) -> Callable[[Draw], Draw]:
     def add(draw: Draw) -> Draw:
-        FOLDER_KINDS.add(name, FolderKind(classes, draw, len(FOLDER_KINDS)))
+        FOLDER_KINDS.add(name, FolderKind(classes, draw, len(FOLDER_KINDS), color))
         return draw
 
     return add
@@ -96,7 +100,7 @@ def small_folder(
     for label, name in enumerate(spec.classes):
         (root / name).mkdir(parents=True)
         for n in range(per_class):
-            photo = _photo(spec.draw, label, width, height, rng)
+            photo = _photo(spec, label, width, height, rng)
             quality = int(rng.integers(60, 96))
             path = root / name / f"{n:04d}.jpg"
             bgr = cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)
@@ -104,14 +108,14 @@ def small_folder(
                 raise DatasetError(f"could not write {str(path)!r}")
 
 
-def _photo(draw: Draw, label: int, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+def _photo(spec: FolderKind, label: int, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     import cv2
 
     canvas = _scene(width, height, rng)
-    mask = np.clip(draw(canvas, label, rng), 0.0, 1.0)
+    mask = np.clip(spec.draw(canvas, label, rng), 0.0, 1.0)
     covered = mask > 0.5
     under = canvas[covered].mean(axis=0) if covered.any() else canvas.mean(axis=(0, 1))
-    color = _object_color(under, rng)
+    color = _object_color(under, rng) if spec.color is None else spec.color(label, rng)
     canvas = canvas * (1 - mask[..., None]) + color * mask[..., None]
     # The camera: uneven light, a little defocus, sensor noise (JPEG comes at write time).
     yy, xx = np.mgrid[0:height, 0:width]
@@ -299,3 +303,24 @@ def _digit_glyphs() -> dict[int, np.ndarray]:
         for label in range(3):
             _GLYPHS[label] = (digits.images[digits.target == label] / 16.0).astype(np.float32)
     return _GLYPHS
+
+
+def _hue_color(label: int, rng: np.random.Generator) -> np.ndarray:
+    """Red, green or blue (hue 0, 120 or 240 degrees, +-15), of any saturation from 0.6 and value from 0.45."""
+    import cv2
+
+    hue = (label * 120 + rng.uniform(-15, 15)) % 360
+    hsv = np.array([[[hue / 2, rng.uniform(0.6, 1.0) * 255, rng.uniform(0.45, 1.0) * 255]]], np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float64)
+
+
+@_kind("colors", ("red", "green", "blue"), color=_hue_color)
+def _colored_shape(canvas: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarray:
+    """A filled circle, square or triangle (at random, whatever the class) whose color is the class:
+    the kind that checks that features which ignore color for shapes can still learn it."""
+    import cv2
+
+    side, center = _place(canvas, rng)
+    mask = _mask(canvas)
+    cv2.fillPoly(mask, [_polygon(int(rng.integers(3)), side, center, rng)], 1.0, cv2.LINE_AA, shift=4)
+    return mask
