@@ -171,7 +171,13 @@ def chance_warning(
         "class folders whose images do not differ in a way the model can see, or mislabelled images",
     ]
     if folder and config.weights in SCRATCH_OR_SYNTHETIC:
-        causes.insert(0, "training from scratch on a small set: --model mobilenet_v2 --weights imagenet")
+        start = resolve_weights(config.model, config.weights, config.width)
+        cause = (
+            "a small set with only convnet's synthetic pretraining (generated shapes and glyphs, not photos)"
+            if start == "synthetic"
+            else "training from scratch on a small set"
+        )
+        causes.insert(0, cause + ": --model mobilenet_v2 --weights imagenet")
     return (
         f"the trained model is at or near chance: test accuracy {test_accuracy:.3f} with {num_classes} classes "
         f"(chance {1 / num_classes:.3f}, twice chance {limit:.3f}). Likely causes: "

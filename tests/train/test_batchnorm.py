@@ -41,3 +41,7 @@ def test_near_chance_test_accuracy_is_reported_with_causes():
     assert chance_warning(0.87, 10, folder_run, folder=True) is None
     assert chance_warning(0.70, 2, TrainConfig(), folder=False) is not None  # below 0.75 for two classes
     assert "--weights imagenet" not in chance_warning(0.1, 10, TrainConfig(), folder=False)
+    assert "training from scratch on a small set" in message  # lenet5: auto is none
+    pretrained = chance_warning(0.3, 3, TrainConfig(data="my_photos", model="convnet"), folder=True)
+    assert "only convnet's synthetic pretraining" in pretrained  # not "from scratch": it was not
+    assert "training from scratch" not in pretrained
