@@ -253,18 +253,9 @@ def vgg16(spec: InputSpec, num_classes: int, cfg: TrainConfig):
 
 
 def _weights_argument(cfg: TrainConfig) -> str | None:
+    """imagenet, an existing weights file, or None (resolve_weights refuses anything else)."""
     weights = resolve_weights(cfg.model, cfg.weights, cfg.width)
-    if weights == "none":
-        return None
-    if weights == "imagenet":
-        return "imagenet"
-    from pathlib import Path
-
-    if not Path(weights).is_file():
-        raise WeightsError(
-            f"--weights must be auto, none, imagenet or an existing weights file; received {weights!r}"
-        )
-    return weights
+    return None if weights == "none" else weights
 
 
 def _backbone(factory: Callable, preprocess: Callable | None, **kwargs) -> Callable:

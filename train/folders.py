@@ -281,7 +281,7 @@ def _letter(canvas: np.ndarray, label: int, rng: np.random.Generator) -> np.ndar
 def _digit(canvas: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarray:
     import cv2
 
-    glyphs = _digit_glyphs()
+    glyphs = digit_glyphs()
     pool = glyphs[label]
     glyph = pool[int(rng.integers(len(pool)))]
     side, center = _place(canvas, rng, 0.35, 0.65)
@@ -295,12 +295,13 @@ def _digit(canvas: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarr
 _GLYPHS: dict[int, np.ndarray] = {}
 
 
-def _digit_glyphs() -> dict[int, np.ndarray]:
+def digit_glyphs() -> dict[int, np.ndarray]:
+    """The embedded scikit-learn digits as 8x8 masks 0..1, by digit (loaded once)."""
     if not _GLYPHS:
         from sklearn.datasets import load_digits
 
         digits = load_digits()
-        for label in range(3):
+        for label in range(10):
             _GLYPHS[label] = (digits.images[digits.target == label] / 16.0).astype(np.float32)
     return _GLYPHS
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import WeightsError
 
-__all__ = ["SYNTHETIC_WEIGHTS", "load_backbone", "resolve_weights"]
+__all__ = ["SYNTHETIC_WEIGHTS", "backbone_layers", "load_backbone", "resolve_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,14 @@ def resolve_weights(model: str, weights: str, width: float | None) -> str:
     return weights
 
 
+def backbone_layers(model) -> list:
+    """The convolution and batch-norm layers of a convnet, in the order they are applied."""
+    import keras
+
+    kinds = (keras.layers.Conv2D, keras.layers.BatchNormalization)
+    return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, kinds)]
+
+
 def _read(path: Path) -> tuple[list[list[np.ndarray]], dict]:
     try:
         with np.load(path) as data:
@@ -94,8 +102,6 @@ def load_backbone(model, weights: str) -> int:
     Raises:
         WeightsError: the file is not a convnet weights file, or its layers do not fit.
     """
-    from .pretrain import backbone_layers
-
     path = SYNTHETIC_WEIGHTS if weights == "synthetic" else Path(weights)
     saved, meta = _read(path)
     layers = backbone_layers(model)

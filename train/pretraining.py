@@ -32,6 +32,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .folders import digit_glyphs
+
 __all__ = ["PRETRAINING_CLASSES", "pretraining_images"]
 
 Shape = Callable[[np.ndarray, float, tuple[float, float], np.random.Generator], None]  # draws 1.0 in a mask
@@ -46,8 +48,8 @@ def _regular(corners: int, stretch: float = 1.0) -> Callable:
     return points
 
 
-def _turned(xy: np.ndarray, center, rng: np.random.Generator, turn: bool = True) -> np.ndarray:
-    angle = rng.uniform(0, 2 * np.pi) if turn else 0.0
+def _turned(xy: np.ndarray, center, rng: np.random.Generator) -> np.ndarray:
+    angle = rng.uniform(0, 2 * np.pi)
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     return np.rint((xy @ rotation.T + np.asarray(center)) * 16).astype(np.int32)
 
@@ -183,7 +185,7 @@ def _digit(digit: int) -> Shape:
     def draw(mask, side, center, rng) -> None:
         import cv2
 
-        pool = _digit_glyphs()[digit]
+        pool = digit_glyphs()[digit]
         s = max(8, int(side))
         x, y = int(center[0] - s / 2), int(center[1] - s / 2)
         glyph = cv2.resize(pool[int(rng.integers(len(pool)))], (s, s), interpolation=cv2.INTER_LINEAR)
@@ -192,19 +194,6 @@ def _digit(digit: int) -> Shape:
         mask[y0:y1, x0:x1] = np.maximum(mask[y0:y1, x0:x1], glyph[y0 - y : y1 - y, x0 - x : x1 - x])
 
     return draw
-
-
-_GLYPHS: dict[int, np.ndarray] = {}
-
-
-def _digit_glyphs() -> dict[int, np.ndarray]:
-    if not _GLYPHS:
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        for digit in GLYPH_DIGITS:
-            _GLYPHS[digit] = (digits.images[digits.target == digit] / 16.0).astype(np.float32)
-    return _GLYPHS
 
 
 def _classes() -> dict[str, Shape]:

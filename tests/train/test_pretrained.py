@@ -10,7 +10,8 @@ pytest.importorskip("tensorflow")
 
 from cnnport.train import TrainConfig, WeightsError
 from cnnport.train.architectures import build_model
-from cnnport.train.pretrain import backbone_layers, save_backbone
+from cnnport.train.pretrain import save_backbone
+from cnnport.train.pretrained import backbone_layers
 
 
 def _saved_layers():
