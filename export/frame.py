@@ -73,28 +73,58 @@ class _Builder:
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
     count: int = 0
+    parent: Any = None
 
     def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
         from onnx import helper
 
-        self.count += 1
-        out = f"frame/{op_type.lower()}_{self.count}"
+        out = f"frame/{op_type.lower()}_{self._next()}"
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out, **attrs))
         return out
 
     def const(self, value: Any, dtype: Any = np.float32) -> str:
         from onnx import numpy_helper
 
-        self.count += 1
-        name = f"frame/const_{self.count}"
+        name = f"frame/const_{self._next()}"
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype), name))
         return name
+
+    def _next(self) -> int:
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        root.count += 1
+        return root.count
 
     def where(self, cond: str, yes: str, no: str) -> str:
         return self.op("Where", cond, yes, no)
 
     def clamp(self, x: str, low: str, high: str) -> str:
         return self.op("Min", self.op("Max", x, low), high)
+
+    def branch(self) -> _Builder:
+        """A builder for one branch of an ``If``: its own nodes, this one's names and
+        constants (a branch reads them from the outer graph)."""
+        return _Builder(initializers=self.initializers, parent=self)
+
+    def if_(
+        self, cond: str, then: tuple[_Builder, list[str]], otherwise: tuple[_Builder, list[str]]
+    ) -> list[str]:
+        """``If(cond)`` with two branches, each a builder and the float tensors it returns.
+        Only the chosen branch runs."""
+        from onnx import TensorProto, helper
+
+        graphs = []
+        for sub, outs in (then, otherwise):
+            results = [helper.make_tensor_value_info(f"{o}/out", TensorProto.FLOAT, None) for o in outs]
+            copies = [helper.make_node("Identity", [o], [f"{o}/out"], name=f"{o}/out") for o in outs]
+            graphs.append(helper.make_graph([*sub.nodes, *copies], f"{outs[0]}/branch", [], results))
+        name = f"frame/if_{self._next()}"
+        names = [f"{name}/{i}" for i in range(len(then[1]))]
+        self.nodes.append(
+            helper.make_node("If", [cond], names, name=name, then_branch=graphs[0], else_branch=graphs[1])
+        )
+        return names
 
 
 def _color_first(b: _Builder, x: str, source: str) -> tuple[str, str]:
@@ -121,25 +151,18 @@ def _color_first(b: _Builder, x: str, source: str) -> tuple[str, str]:
     return x, source
 
 
-def _color_last(b: _Builder, x: str, source: str, target: str) -> str:
-    """The channel work done on the small, resized tensor (rounded to whole levels):
-    gray gets its channel axis back (three copies for an RGB model); BGR becomes RGB by a
-    (3, 3) permutation, exact on whole numbers and faster than a Gather on the last axis."""
-    if source == "GRAY":
-        x = b.op("Unsqueeze", x, b.const([3], np.int64))
-        return x if target == "GRAY" else b.op("Concat", x, x, x, axis=3)
-    if source == "RGB":
-        return x
-    return b.op("MatMul", x, b.const(np.eye(3)[::-1].copy()))
-
-
-def _to_gray(b: _Builder, x: str, source: str) -> str:
-    """OpenCV's BGR2GRAY weights, (B*3735 + G*19235 + R*9798) / 2**15 (color_rgb.simd.hpp,
-    checked against cv2.cvtColor), on the resized tensor. OpenCV rounds the gray of each
-    full-size pixel before resizing; this rounds once after, which is the same up to one
-    level and saves a full-resolution pass."""
-    weights = b.const([[_GRAY_WEIGHTS[c] / 32768.0] for c in source])
-    return b.op("Squeeze", b.op("MatMul", x, weights), b.const([3], np.int64))
+def _channel_mix(order: str, target: str) -> np.ndarray:
+    """The (C_out, C_in) matrix from the resized tensor's channels (``order``) to the
+    model's (``target``): a permutation for BGR to RGB, OpenCV's gray weights
+    (B*3735 + G*19235 + R*9798) / 2**15 (color_rgb.simd.hpp, checked against
+    cv2.cvtColor) for color to gray, copies for gray to RGB. It is folded into the
+    column pass's weights, so it costs nothing of its own. OpenCV rounds the gray of each
+    full-size pixel before resizing; this rounds once after, the same up to one level."""
+    if order == "GRAY":
+        return np.ones((1 if target == "GRAY" else 3, 1))
+    if target == "GRAY":
+        return np.array([[_GRAY_WEIGHTS[c] / 32768.0 for c in order]])
+    return np.array([[1.0 if o == c else 0.0 for c in order] for o in target])
 
 
 @dataclass(frozen=True)
@@ -201,80 +224,154 @@ def _two_tap(b: _Builder, axis: _Axis, mode: str) -> tuple[str, str]:
     return b.op("Min", index, last), weight
 
 
-def _per_position(b: _Builder, vector: str, axis: _Axis, gray: bool) -> str:
-    """A per-output-pixel vector shaped to broadcast along ``axis`` of (N, H, W, 3) or of
-    gray (N, H, W); along the columns of a color tensor it is repeated per channel, so the
-    broadcast has no trailing axis of one (see _color_first)."""
-    if gray:
-        return b.op("Unsqueeze", vector, b.const([1], np.int64)) if axis.axis == 1 else vector
-    if axis.axis == 1:
-        return b.op("Reshape", vector, b.const([-1, 1, 1], np.int64))
-    return b.op("Mul", b.op("Unsqueeze", vector, b.const([1], np.int64)), b.const([[1.0, 1.0, 1.0]]))
+def _pairs(b: _Builder, axis: _Axis, mode: str) -> tuple[str, str]:
+    """OpenCV's two taps of each output pixel as (n, 2) indices in the window and weights."""
+    one, column = b.const(1.0), b.const([-1, 1], np.int64)
+    low, weight = _two_tap(b, axis, mode)
+    high = b.op("Min", b.op("Add", low, one), b.op("Sub", axis.length, one))
+    index = b.op("Concat", b.op("Reshape", low, column), b.op("Reshape", high, column), axis=1)
+    weights = b.op(
+        "Concat", b.op("Reshape", b.op("Sub", one, weight), column), b.op("Reshape", weight, column), axis=1
+    )
+    return index, weights
 
 
-def _gather(b: _Builder, x: str, axis: _Axis, index: str) -> str:
-    absolute = b.op("Add", index, axis.offset)
-    return b.op("Gather", x, b.op("Cast", absolute, to=7), axis=axis.axis)
+def _box(b: _Builder, axis: _Axis, scale: str | None) -> tuple[str, str]:
+    """The area box's taps where both axes shrink: the L = ceil(s) + 1 pixels from
+    floor(j*s), each weighted by its overlap with [j*s, (j+1)*s) clipped to the window
+    (OpenCV's area average times s), times ``scale``. (n, L) indices in the window and
+    weights."""
+    zero, one, column = b.const(0.0), b.const(1.0), b.const([-1, 1], np.int64)
+    j, s = _positions(b, axis)
+    t = b.op("Range", zero, b.op("Add", b.op("Ceil", s), one), one)  # (L,)
+    start = b.op("Reshape", b.op("Mul", j, s), column)  # (n, 1)
+    ends = b.const(np.arange(1, axis.out + 1, dtype=np.float32))
+    stop = b.op("Reshape", b.op("Min", b.op("Mul", ends, s), axis.length), column)
+    pixel = b.op("Add", b.op("Floor", start), t)  # (n, L)
+    # |[a, b) & [p, p+1)| = clip(b - p, 0, 1) - clip(a - p, 0, 1), as b >= a.
+    overlap = b.op(
+        "Sub",
+        b.op("Clip", b.op("Sub", stop, pixel), zero, one),
+        b.op("Clip", b.op("Sub", start, pixel), zero, one),
+    )
+    index = b.op("Min", pixel, b.op("Sub", axis.length, one))
+    return index, overlap if scale is None else b.op("Mul", overlap, scale)
 
 
-def _lerp_pass(b: _Builder, x: str, axis: _Axis, mode: str, gray: bool) -> str:
-    """Nearest or linear along one axis: X[i] + f * (X[i+1] - X[i]). Gathers the frame's
-    uint8 rows before casting them, so nothing is done at full size."""
-    if mode == "nearest":
-        # floor(j * (1 / (n / length))) in double precision, as resize.cpp computes it: a
-        # float32 product lands on the other side of an integer often enough to pick a
-        # neighbouring pixel (about 1% of a 224 px output).
+def _taps(
+    b: _Builder, axis: _Axis, interpolation: str, box: str | None = None, scale: str | None = None
+) -> tuple[str, str | None]:
+    """OpenCV's taps along one axis: the absolute source index of each tap, (n, L) int64,
+    and its weight, (n, L) float (None for nearest: one tap of weight one).
+
+    nearest: floor(j * (1 / (n / length))) in double precision as resize.cpp computes it
+    (a float32 product lands on the other side of an integer often enough to pick a
+    neighbouring pixel, about 1% of a 224 px output). linear: two taps (:func:`_two_tap`).
+    area: the box (:func:`_box`, its weights times ``scale``) where both axes shrink
+    (``box``), else OpenCV's two taps for an enlarged axis, chosen per frame size by an
+    ``If`` so that only one is computed.
+    """
+    if interpolation == "nearest":
         j = b.const(np.arange(axis.out, dtype=np.float64), np.float64)
         inverse = b.op("Div", b.const(float(axis.out), np.float64), b.op("Cast", axis.length, to=11))
         index = b.op("Cast", b.op("Floor", b.op("Mul", j, b.op("Reciprocal", inverse))), to=1)
         index = b.op("Min", index, b.op("Sub", axis.length, b.const(1.0)))
-        return b.op("Cast", _gather(b, x, axis, index), to=1)
-    index, weight = _two_tap(b, axis, "linear")
-    nxt = b.op("Min", b.op("Add", index, b.const(1.0)), b.op("Sub", axis.length, b.const(1.0)))
-    low, high = (b.op("Cast", _gather(b, x, axis, i), to=1) for i in (index, nxt))
-    shaped = _per_position(b, weight, axis, gray)
-    return b.op("Add", low, b.op("Mul", shaped, b.op("Sub", high, low)))
+        index, weight = b.op("Reshape", index, b.const([-1, 1], np.int64)), None
+    elif interpolation == "linear":
+        index, weight = _pairs(b, axis, "linear")
+    else:
+        shrink, enlarge = b.branch(), b.branch()
+        index, weight = b.if_(
+            box, (shrink, list(_box(shrink, axis, scale))), (enlarge, list(_pairs(enlarge, axis, "area")))
+        )
+    return b.op("Cast", b.op("Add", index, axis.offset), to=7), weight
 
 
-def _sum_at(b: _Builder, x: str, running: str, axis: _Axis, position: str, gray: bool) -> str:
-    """F(t) = C[floor t] + frac(t) * X[floor t], t an absolute position on the axis."""
-    floor = b.op("Min", b.op("Floor", position), b.op("Sub", axis.total, b.const(1.0)))
-    frac = b.op("Sub", position, floor)
-    index = b.op("Cast", floor, to=7)
-    shaped = _per_position(b, frac, axis, gray)
-    value = b.op("Gather", x, index, axis=axis.axis)
-    return b.op("Add", b.op("Gather", running, index, axis=axis.axis), b.op("Mul", shaped, value))
+def _rows_pass(b: _Builder, x: str, rows: _Axis, taps: tuple, uint8: bool) -> str:
+    """(N, H, W*C) frame rows -> (N, n, W*C) float: the taps' rows gathered (whole rows,
+    so every copy is long) and weighted by one batched MatMul."""
+    index, weight = taps
+    gathered = b.op("Gather", x, index, axis=1)  # (N, n, L, W*C)
+    if uint8:
+        gathered = b.op("Cast", gathered, to=1)
+    if weight is not None:
+        gathered = b.op("MatMul", b.op("Unsqueeze", weight, b.const([1], np.int64)), gathered)
+    return b.op("Reshape", gathered, b.const([0, 0, -1], np.int64))
 
 
-def _area_pass(b: _Builder, x: str, axis: _Axis, box: str, gray: bool) -> tuple[str, str]:
-    """INTER_AREA along one axis, unnormalized: F(b) - F(a) with the box rule (a = j*s,
-    b = (j+1)*s, norm s) where both axes shrink, else the two-tap rule (norm 1).
-    Returns the tensor and the norm to divide by at the end."""
-    j, s = _positions(b, axis)
-    index, weight = _two_tap(b, axis, "area")
-    start = b.where(box, b.op("Mul", j, s), b.op("Add", index, weight))
-    stop = b.where(
-        box,
-        b.op("Mul", b.op("Add", j, b.const(1.0)), s),
-        b.op("Add", b.op("Add", index, weight), b.const(1.0)),
-    )
-    start, stop = (b.op("Add", b.clamp(p, b.const(0.0), axis.length), axis.offset) for p in (start, stop))
-    running = b.op("CumSum", x, b.const(axis.axis, np.int64), exclusive=1)
-    out = b.op("Sub", _sum_at(b, x, running, axis, stop, gray), _sum_at(b, x, running, axis, start, gray))
-    return out, b.where(box, s, b.const(1.0))
+def _box_rows(b: _Builder, x: str, rows: _Axis, crop: bool, whole: str) -> str:
+    """The area box along the rows when the window's height is a whole multiple k of the
+    output's (640x480 to 32 or 96, say): the frame's uint8 rows summed k at a time by one
+    batched MatMulInteger, exact (every weight is one), with no float pass over the full
+    frame. (N, H, W*C) uint8 -> (N, n, W*C) float, unnormalized (times k).
+
+    Its shapes stay valid for frames it is not taken for (k becomes 1 there), because
+    onnxruntime infers both branches of an ``If`` when the frame's size is fixed at load
+    (what :class:`cnnport.runtime.Engine` does for a camera's frames)."""
+    if crop:
+        vector = b.const([1], np.int64)
+        start = b.op("Reshape", b.op("Cast", rows.offset, to=7), vector)
+        stop = b.op("Reshape", b.op("Cast", b.op("Add", rows.offset, rows.length), to=7), vector)
+        x = b.op("Slice", x, start, stop, vector)
+    k = b.where(whole, b.op("Div", rows.length, b.const(float(rows.out))), b.const(1.0))
+    k = b.op("Reshape", b.op("Cast", k, to=7), b.const([1], np.int64))
+    batch, row = b.op("Shape", x, start=0, end=1), b.op("Shape", x, start=2, end=3)
+    windows = b.op("Reshape", x, b.op("Concat", b.const([-1], np.int64), k, row, axis=0))
+    ones = b.op("Expand", b.const([[1]], np.uint8), b.op("Concat", b.const([1], np.int64), k, axis=0))
+    summed = b.op("MatMulInteger", ones, windows)  # (N*n, 1, W*C) int32
+    shape = b.op("Concat", batch, b.const([-1], np.int64), row, axis=0)
+    return b.op("Cast", b.op("Reshape", summed, shape), to=1)
 
 
-def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, interpolation: str, gray: bool) -> str:
+def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np.ndarray) -> str:
+    """(N, m, W*C) float -> (N, m, n*C_out): the column taps and the channel mix in one
+    batched MatMul. One 2-D transpose makes the columns the outer axis, (N, m, W*C) to
+    (N, W, C*m), so the taps gather whole rows again: a gather along the width of
+    (N, m, W, C) copies one pixel at a time and is several times slower."""
+    index, weight = taps
+    c_out, c_in = mix.shape
+    shape = b.const
+    flipped = b.op("Reshape", b.op("Transpose", x, perm=[0, 2, 1]), shape([0, -1, c_in * m], np.int64))
+    gathered = b.op("Gather", flipped, index, axis=1)  # (N, n, L, C*m)
+    gathered = b.op("Reshape", gathered, shape([0, cols.out, -1, m], np.int64))  # (N, n, L*C, m)
+    if weight is None:  # nearest: one tap of weight one
+        weight = shape(np.ones((cols.out, 1)))
+    tap = b.op("Unsqueeze", weight, shape([1, 3], np.int64))  # (n, 1, L, 1)
+    mixed = b.op("Mul", tap, shape(mix.reshape(1, c_out, 1, c_in)))  # (n, C_out, L, C)
+    mixed = b.op("Reshape", mixed, shape([cols.out, c_out, -1], np.int64))
+    out = b.op("MatMul", mixed, gathered)  # (N, n, C_out, m)
+    out = b.op("Reshape", out, shape([0, cols.out * c_out, m], np.int64))
+    return b.op("Transpose", out, perm=[0, 2, 1])  # (N, m, n*C_out)
+
+
+def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, order: str, uint8: bool) -> str:
+    """The card's resize and color conversion of ``x`` ((N, H, W, C) or gray (N, H, W);
+    uint8 when ``uint8``, else float) to the model's pixels, (N, h, w*C) float, unrounded
+    (kept flat: onnxruntime broadcasts over a trailing axis of one element by element)."""
+    interpolation, crop = card.resize.interpolation, card.resize.mode == "center_crop"
+    flat = b.op("Reshape", x, b.const([0, 0, -1], np.int64))  # (N, H, W*C)
+    mix = _channel_mix(order, card.input.color)
     if interpolation != "area":
-        return _lerp_pass(b, _lerp_pass(b, x, rows, interpolation, gray), cols, interpolation, gray)
+        summed = _rows_pass(b, flat, rows, _taps(b, rows, interpolation), uint8)
+        return _columns_pass(b, summed, cols, rows.out, _taps(b, cols, interpolation), mix)
     box = b.op(
         "And",
         b.op("GreaterOrEqual", rows.length, b.const(float(rows.out))),
         b.op("GreaterOrEqual", cols.length, b.const(float(cols.out))),
     )
-    summed, norm_rows = _area_pass(b, b.op("Cast", x, to=1), rows, box, gray)
-    summed, norm_cols = _area_pass(b, summed, cols, box, gray)
-    return b.op("Div", summed, b.op("Mul", norm_rows, norm_cols))
+    per_row = _positions(b, rows)[1]
+    general = b.branch()
+    summed = _rows_pass(general, flat, rows, _taps(general, rows, "area", box), uint8)
+    if uint8:
+        whole = b.op("And", box, b.op("Equal", b.op("Floor", per_row), per_row))
+        exact = b.branch()
+        (summed,) = b.if_(whole, (exact, [_box_rows(exact, flat, rows, crop, whole)]), (general, [summed]))
+    else:
+        b.nodes.extend(general.nodes)
+    # Both passes sum unnormalized; the box's norm, 1 / (s_rows * s_cols), rides on the
+    # column weights (the two-tap rule of an enlarged axis has none).
+    norm = b.op("Reciprocal", b.op("Mul", per_row, _positions(b, cols)[1]))
+    return _columns_pass(b, summed, cols, rows.out, _taps(b, cols, "area", box, norm), mix)
 
 
 def _preprocessing(card: ModelCard, color: str) -> _Builder:
@@ -284,13 +381,10 @@ def _preprocessing(card: ModelCard, color: str) -> _Builder:
     rows, cols = _window(
         b, b.op("Shape", "frame"), spec.height, spec.width, card.resize.mode == "center_crop"
     )
-    x = _resize(b, x, rows, cols, card.resize.interpolation, order == "GRAY")
-    if spec.color == "GRAY" and order != "GRAY":
-        x, order = _to_gray(b, x, order), "GRAY"
+    x = _resize(b, x, rows, cols, card, order, color not in ("RGBA", "BGRA"))
     # OpenCV rounds its 8-bit results half up (fixed-point descale).
-    x = b.op("Floor", b.op("Add", x, b.const(0.5)))
-    x = b.op("Clip", x, b.const(0.0), b.const(255.0))
-    x = _color_last(b, x, order, spec.color)
+    x = b.op("Clip", b.op("Floor", b.op("Add", x, b.const(0.5))), b.const(0.0), b.const(255.0))
+    x = b.op("Reshape", x, b.const([0, *spec.shape], np.int64))
     out = spec.name
     cast_to = 2 if spec.dtype == "uint8" else 1
     from onnx import helper
