@@ -15,12 +15,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
 from .card import METADATA_KEY, InputSpec, ModelCard, OutputSpec
-from .errors import InputError, ModelMismatchError, ProviderError
+from .errors import CnnportError, InputError, ModelMismatchError, ProviderError
 from .heatmap import CAM_HEADS, heatmap_for
 from .modelfile import open_session
 from .preprocess import ImageLike, decode_all, preprocess, to_frame_color
@@ -138,6 +139,10 @@ class Engine:
             self._session = choice.open(self.path, threads)
         else:
             self._session = open_session(self.path, choice.providers, threads, spinning)
+        # A frame model's session specialized to one frame size (see _session_for).
+        self._reopen = None if choice.open is not None else (choice.providers, threads, spinning)
+        self._sized: tuple[tuple[int, ...], Any] | None = None
+        self._last_size: tuple[int, ...] | None = None
         self.providers: tuple[str, ...] = tuple(verify_providers(choice, self._session.get_providers()))
         self.card = _card_for(self._session, self.path, labels, input_size, color)
         self.frame = self.card.frame  # a frame model takes decoded frames of any size
@@ -290,7 +295,8 @@ class Engine:
         probabilities, maps = [], []
         for start in range(0, len(tensor), self.max_batch):
             chunk = tensor[start : start + self.max_batch]
-            out = self._session.run([self._output_name, self._maps_name], {self._input_name: chunk})
+            session = self._session_for(chunk)
+            out = session.run([self._output_name, self._maps_name], {self._input_name: chunk})
             scores = out[0].astype(np.float32, copy=False)
             probabilities.append(_softmax(scores) if self._apply_softmax else scores)
             maps.append(out[1].astype(np.float32, copy=False))
@@ -319,18 +325,47 @@ class Engine:
             predictions.append(replace(prediction, heatmap=heat))
         return predictions
 
+    def _session_for(self, tensor: np.ndarray) -> Any:
+        """The session to run ``tensor`` on. A frame model takes frames of any size, so its
+        graph computes its resize tables from the frame's shape on every call; when the
+        same (N, H, W) comes twice in a row (a camera), a second session is opened with
+        those dimensions fixed, onnxruntime folds the tables at load, and frames of that
+        size run on it (about 50 us less per call; docs/deploy.md). Other sizes keep the
+        general session; one size is kept at a time."""
+        if self.frame is None or self._reopen is None:
+            return self._session
+        size = tensor.shape[:3]
+        if self._sized is not None and self._sized[0] == size:
+            return self._sized[1]
+        if size != self._last_size:
+            self._last_size = size
+            return self._session
+        names = self._session.get_inputs()[0].shape[:3]
+        fixed = {n: v for n, v in zip(names, size, strict=True) if isinstance(n, str)}
+        if not fixed:
+            return self._session
+        try:
+            session = open_session(self.path, *self._reopen, fixed=fixed)
+        except CnnportError as exc:  # the general session still runs it
+            logger.debug("no session for frames of %s: %s", size, exc)
+            self._reopen = None
+            return self._session
+        self._sized = (size, session)
+        return session
+
     def _run(self, tensor: np.ndarray) -> np.ndarray:
         if self._batch_dim and len(tensor) != self._batch_dim:
             pad = np.zeros((self._batch_dim - len(tensor), *tensor.shape[1:]), tensor.dtype)
             return self._run(np.concatenate([tensor, pad]))[: len(tensor)]
+        session = self._session_for(tensor)
         if self.io_binding:
-            binding = self._session.io_binding()
+            binding = session.io_binding()
             binding.bind_cpu_input(self._input_name, np.ascontiguousarray(tensor))
             binding.bind_output(self._output_name, "cpu")
-            self._session.run_with_iobinding(binding)
+            session.run_with_iobinding(binding)
             out = binding.copy_outputs_to_cpu()[0]
         else:
-            out = self._session.run([self._output_name], {self._input_name: tensor})[0]
+            out = session.run([self._output_name], {self._input_name: tensor})[0]
         out = out.astype(np.float32, copy=False)
         return _softmax(out) if self._apply_softmax else out
 

@@ -64,12 +64,19 @@ _ORT_LOAD_ERRORS = (
 SPIN_DURATION_US = 20
 
 
-def open_session(path: Path, providers: list, threads: int | None, spinning: bool) -> ort.InferenceSession:
-    """Opens an onnxruntime session, turning every load failure into ModelLoadError."""
+def open_session(
+    path: Path, providers: list, threads: int | None, spinning: bool, fixed: dict[str, int] | None = None
+) -> ort.InferenceSession:
+    """Opens an onnxruntime session, turning every load failure into ModelLoadError.
+
+    ``fixed`` gives free input dimensions (by their names) a value for this session, so
+    onnxruntime folds what depends on them at load (a frame model's index tables)."""
     check_model_file(path)
     if not is_ort_format(path):  # an ORT-format file holds its weights itself: nothing to check
         check_external_data(path)
     options = ort.SessionOptions()
+    for name, value in (fixed or {}).items():
+        options.add_free_dimension_override_by_name(name, value)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Warnings such as "some nodes were not assigned to the preferred provider" are
     # normal; provider problems are reported by verify_providers instead.
