@@ -11,7 +11,11 @@ BGR frame:
 - ``engine-frame``: ``Engine.predict(frame)`` on MODEL.frame-bgr.onnx, the graph
   preprocesses.
 
-    .venv/bin/python benchmarks/frame_model_cost.py [--threads 1,2] [--repeats 200] [--rounds 10]
+The cards stretch with INTER_AREA (what `cnnport train` writes) unless
+``--interpolations`` names others (``linear`` is the card of a .keras exported without one).
+
+    .venv/bin/python benchmarks/frame_model_cost.py [--threads 1,2] [--interpolations area,linear]
+        [--repeats 200] [--rounds 10]
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 MODELS = (("lenet5", 32, "GRAY"), ("convnet", 96, "RGB"), ("mobilenet_v2", 224, "RGB"))
 
 
-def _export(folder: Path, name: str, size: int, color: str) -> Path:
+def _export(folder: Path, name: str, size: int, color: str, interpolation: str = "area") -> Path:
     import keras
 
     from cnnport.runtime import InputSpec, ModelCard, ResizeSpec
@@ -37,14 +41,14 @@ def _export(folder: Path, name: str, size: int, color: str) -> Path:
     keras.utils.set_random_seed(0)
     spec = InputSpec(height=size, width=size, channels=1 if color == "GRAY" else 3, color=color)
     model = build_model(name, spec, 10, TrainConfig(model=name))
-    run = folder / name
+    run = folder / f"{name}-{interpolation}"
     run.mkdir()
     model.save(run / "model.keras")
     card = ModelCard(
-        labels=tuple(str(i) for i in range(10)), input=spec, resize=ResizeSpec("stretch", "area")
+        labels=tuple(str(i) for i in range(10)), input=spec, resize=ResizeSpec("stretch", interpolation)
     )
     (run / "card.json").write_text(card.to_json(indent=2))
-    output = folder / f"{name}.onnx"
+    output = folder / f"{name}-{interpolation}.onnx"
     command = [
         sys.executable,
         "-m",
@@ -67,14 +71,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--models", default=",".join(m[0] for m in MODELS))
+    parser.add_argument(
+        "--interpolations", default="area", help="the cards' resize filters, e.g. area,linear (stretch)"
+    )
     args = parser.parse_args()
     wanted = args.models.split(",")
     with tempfile.TemporaryDirectory(prefix="cnnport-frame-cost-") as tmp:
-        for name, size, color in (m for m in MODELS if m[0] in wanted):
-            model = _export(Path(tmp), name, size, color)
+        chosen = [(m, i) for m in MODELS if m[0] in wanted for i in args.interpolations.split(",")]
+        for (name, size, color), interpolation in chosen:
+            model = _export(Path(tmp), name, size, color, interpolation)
             for threads in args.threads.split(","):
                 print(
-                    f"\n== {name} at {size}x{size} {color}, {threads} thread(s), load {os.getloadavg()}",
+                    f"\n== {name} at {size}x{size} {color}, stretch {interpolation}, {threads} thread(s), "
+                    f"load {os.getloadavg()}",
                     flush=True,
                 )
                 subprocess.run(
