@@ -26,6 +26,8 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -72,40 +74,29 @@ class _Builder:
 
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
-    count: int = 0
-    parent: Any = None
+    numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # shared with branches
 
     def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
         from onnx import helper
 
-        out = f"frame/{op_type.lower()}_{self._next()}"
+        out = f"frame/{op_type.lower()}_{next(self.numbers)}"
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out, **attrs))
         return out
 
     def const(self, value: Any, dtype: Any = np.float32) -> str:
         from onnx import numpy_helper
 
-        name = f"frame/const_{self._next()}"
+        name = f"frame/const_{next(self.numbers)}"
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype), name))
         return name
-
-    def _next(self) -> int:
-        root = self
-        while root.parent is not None:
-            root = root.parent
-        root.count += 1
-        return root.count
 
     def where(self, cond: str, yes: str, no: str) -> str:
         return self.op("Where", cond, yes, no)
 
-    def clamp(self, x: str, low: str, high: str) -> str:
-        return self.op("Min", self.op("Max", x, low), high)
-
     def branch(self) -> _Builder:
         """A builder for one branch of an ``If``: its own nodes, this one's names and
         constants (a branch reads them from the outer graph)."""
-        return _Builder(initializers=self.initializers, parent=self)
+        return _Builder(initializers=self.initializers, numbers=self.numbers)
 
     def if_(
         self, cond: str, then: tuple[_Builder, list[str]], otherwise: tuple[_Builder, list[str]]
@@ -119,7 +110,7 @@ class _Builder:
             results = [helper.make_tensor_value_info(f"{o}/out", TensorProto.FLOAT, None) for o in outs]
             copies = [helper.make_node("Identity", [o], [f"{o}/out"], name=f"{o}/out") for o in outs]
             graphs.append(helper.make_graph([*sub.nodes, *copies], f"{outs[0]}/branch", [], results))
-        name = f"frame/if_{self._next()}"
+        name = f"frame/if_{next(self.numbers)}"
         names = [f"{name}/{i}" for i in range(len(then[1]))]
         self.nodes.append(
             helper.make_node("If", [cond], names, name=name, then_branch=graphs[0], else_branch=graphs[1])
@@ -167,12 +158,9 @@ def _channel_mix(order: str, target: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Axis:
-    """One axis of the resize: the frame's full length, the window's offset and length
-    (the center crop; the whole axis when stretching), all float scalars in the graph,
-    and the output length."""
+    """One axis of the resize: the window's offset and length (the center crop; the whole
+    axis when stretching), float scalars in the graph, and the output length."""
 
-    axis: int
-    total: str
     offset: str
     length: str
     out: int
@@ -182,24 +170,28 @@ def _window(b: _Builder, shape: str, height: int, width: int, crop: bool) -> tup
     dims = [b.op("Cast", b.op("Gather", shape, b.const(i, np.int64)), to=1) for i in (1, 2)]
     if not crop:
         zero = b.const(0.0)
-        return _Axis(1, dims[0], zero, dims[0], height), _Axis(2, dims[1], zero, dims[1], width)
+        return _Axis(zero, dims[0], height), _Axis(zero, dims[1], width)
     # preprocess.crop_window: scale = min(H/h, W/w); crop = round(size*scale) (half to even,
     # as Python's round); offset = (H - crop) // 2.
     scale = b.op(
         "Min", b.op("Div", dims[0], b.const(float(height))), b.op("Div", dims[1], b.const(float(width)))
     )
     axes = []
-    for i, (total, size) in enumerate(zip(dims, (height, width), strict=True)):
+    for total, size in zip(dims, (height, width), strict=True):
         length = b.op("Round", b.op("Mul", scale, b.const(float(size))))
         offset = b.op("Floor", b.op("Div", b.op("Sub", total, length), b.const(2.0)))
-        axes.append(_Axis(i + 1, total, offset, length, size))
+        axes.append(_Axis(offset, length, size))
     return axes[0], axes[1]
+
+
+def _scale(b: _Builder, axis: _Axis) -> str:
+    """The scale s = length / n of one axis."""
+    return b.op("Div", axis.length, b.const(float(axis.out)))
 
 
 def _positions(b: _Builder, axis: _Axis) -> tuple[str, str]:
     """Output pixel indices j (0..n-1) as floats, and the scale s = length / n."""
-    j = b.const(np.arange(axis.out, dtype=np.float32))
-    return j, b.op("Div", axis.length, b.const(float(axis.out)))
+    return b.const(np.arange(axis.out, dtype=np.float32)), _scale(b, axis)
 
 
 def _two_tap(b: _Builder, axis: _Axis, mode: str) -> tuple[str, str]:
@@ -287,7 +279,7 @@ def _taps(
     return b.op("Cast", b.op("Add", index, axis.offset), to=7), weight
 
 
-def _rows_pass(b: _Builder, x: str, rows: _Axis, taps: tuple, uint8: bool) -> str:
+def _rows_pass(b: _Builder, x: str, taps: tuple, uint8: bool) -> str:
     """(N, H, W*C) frame rows -> (N, n, W*C) float: the taps' rows gathered (whole rows,
     so every copy is long) and weighted by one batched MatMul."""
     index, weight = taps
@@ -330,17 +322,16 @@ def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np
     (N, m, W, C) copies one pixel at a time and is several times slower."""
     index, weight = taps
     c_out, c_in = mix.shape
-    shape = b.const
-    flipped = b.op("Reshape", b.op("Transpose", x, perm=[0, 2, 1]), shape([0, -1, c_in * m], np.int64))
+    flipped = b.op("Reshape", b.op("Transpose", x, perm=[0, 2, 1]), b.const([0, -1, c_in * m], np.int64))
     gathered = b.op("Gather", flipped, index, axis=1)  # (N, n, L, C*m)
-    gathered = b.op("Reshape", gathered, shape([0, cols.out, -1, m], np.int64))  # (N, n, L*C, m)
+    gathered = b.op("Reshape", gathered, b.const([0, cols.out, -1, m], np.int64))  # (N, n, L*C, m)
     if weight is None:  # nearest: one tap of weight one
-        weight = shape(np.ones((cols.out, 1)))
-    tap = b.op("Unsqueeze", weight, shape([1, 3], np.int64))  # (n, 1, L, 1)
-    mixed = b.op("Mul", tap, shape(mix.reshape(1, c_out, 1, c_in)))  # (n, C_out, L, C)
-    mixed = b.op("Reshape", mixed, shape([cols.out, c_out, -1], np.int64))
+        weight = b.const(np.ones((cols.out, 1)))
+    tap = b.op("Unsqueeze", weight, b.const([1, 3], np.int64))  # (n, 1, L, 1)
+    mixed = b.op("Mul", tap, b.const(mix.reshape(1, c_out, 1, c_in)))  # (n, C_out, L, C)
+    mixed = b.op("Reshape", mixed, b.const([cols.out, c_out, -1], np.int64))
     out = b.op("MatMul", mixed, gathered)  # (N, n, C_out, m)
-    out = b.op("Reshape", out, shape([0, cols.out * c_out, m], np.int64))
+    out = b.op("Reshape", out, b.const([0, cols.out * c_out, m], np.int64))
     return b.op("Transpose", out, perm=[0, 2, 1])  # (N, m, n*C_out)
 
 
@@ -352,16 +343,16 @@ def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, orde
     flat = b.op("Reshape", x, b.const([0, 0, -1], np.int64))  # (N, H, W*C)
     mix = _channel_mix(order, card.input.color)
     if interpolation != "area":
-        summed = _rows_pass(b, flat, rows, _taps(b, rows, interpolation), uint8)
+        summed = _rows_pass(b, flat, _taps(b, rows, interpolation), uint8)
         return _columns_pass(b, summed, cols, rows.out, _taps(b, cols, interpolation), mix)
     box = b.op(
         "And",
         b.op("GreaterOrEqual", rows.length, b.const(float(rows.out))),
         b.op("GreaterOrEqual", cols.length, b.const(float(cols.out))),
     )
-    per_row = _positions(b, rows)[1]
+    per_row = _scale(b, rows)
     general = b.branch()
-    summed = _rows_pass(general, flat, rows, _taps(general, rows, "area", box), uint8)
+    summed = _rows_pass(general, flat, _taps(general, rows, "area", box), uint8)
     if uint8:
         whole = b.op("And", box, b.op("Equal", b.op("Floor", per_row), per_row))
         exact = b.branch()
@@ -370,7 +361,7 @@ def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, orde
         b.nodes.extend(general.nodes)
     # Both passes sum unnormalized; the box's norm, 1 / (s_rows * s_cols), rides on the
     # column weights (the two-tap rule of an enlarged axis has none).
-    norm = b.op("Reciprocal", b.op("Mul", per_row, _positions(b, cols)[1]))
+    norm = b.op("Reciprocal", b.op("Mul", per_row, _scale(b, cols)))
     return _columns_pass(b, summed, cols, rows.out, _taps(b, cols, "area", box, norm), mix)
 
 

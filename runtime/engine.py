@@ -330,7 +330,7 @@ class Engine:
         graph computes its resize tables from the frame's shape on every call; when the
         same (N, H, W) comes twice in a row (a camera), a second session is opened with
         those dimensions fixed, onnxruntime folds the tables at load, and frames of that
-        size run on it (about 50 us less per call; docs/deploy.md). Other sizes keep the
+        size run on it (about 50 us less per call; docs/frame-models.md#measured). Other sizes keep the
         general session; one size is kept at a time."""
         if self.frame is None or self._reopen is None:
             return self._session
