@@ -292,13 +292,14 @@ def _rows_pass(b: _Builder, x: str, taps: tuple, n: int, uint8: bool) -> str:
     return _weighted(b, b.op("Reshape", gathered, target), weight, n, 1)  # (N, n*L, W*C) in
 
 
-def _weighted(b: _Builder, x: str, weight: str, n: int, c_out: int) -> str:
+def _weighted(b: _Builder, x: str, weight: str, n: int, c_out: int, bias: float = 0.0) -> str:
     """(N, n*K, R) -> (N, n*c_out, R): group g of K rows weighted by ``weight`` (n*c_out, K)
-    into c_out rows, as a grouped 1x1 ``Conv`` (n groups). It is the batched MatMul
-    (c_out, K) @ (K, R) per group, about a third faster in onnxruntime for these small K
-    (the MatMul packs every group's right side first)."""
+    into c_out rows, plus ``bias``, as a grouped 1x1 ``Conv`` (n groups). It is the batched
+    MatMul (c_out, K) @ (K, R) per group, about a third faster in onnxruntime for these
+    small K (the MatMul packs every group's right side first)."""
     kernel = b.op("Unsqueeze", weight, b.const([2], np.int64))  # (n*c_out, K, 1)
-    return b.op("Conv", x, kernel, group=n, kernel_shape=[1])
+    inputs = [x, kernel] + ([b.const(np.full(n * c_out, bias))] if bias else [])
+    return b.op("Conv", *inputs, group=n, kernel_shape=[1])
 
 
 def _box_rows(b: _Builder, x: str, rows: _Axis, crop: bool, whole: str) -> str:
@@ -330,7 +331,8 @@ def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np
     batched MatMul. One 2-D transpose makes the columns the outer axis, (N, m, W*C) to
     (N, W, C*m), so the taps gather whole rows again: a gather along the width of
     (N, m, W, C) copies one pixel at a time and is several times slower. The result stays
-    columns-first; :func:`_preprocessing` turns it to NHWC after rounding."""
+    columns-first; :func:`_preprocessing` turns it to NHWC after rounding. It comes plus
+    0.5, the half of OpenCV's round half up, as the Conv's bias (one pass less)."""
     index, weight = taps
     c_out, c_in = mix.shape
     flipped = b.op("Reshape", b.op("Transpose", x, perm=[0, 2, 1]), b.const([0, -1, c_in * m], np.int64))
@@ -341,21 +343,82 @@ def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np
     tap = b.op("Unsqueeze", weight, b.const([1, 3], np.int64))  # (n, 1, L, 1)
     mixed = b.op("Mul", tap, b.const(mix.reshape(1, c_out, 1, c_in)))  # (n, C_out, L, C)
     mixed = b.op("Reshape", mixed, b.const([cols.out * c_out, -1], np.int64))
-    out = _weighted(b, gathered, mixed, cols.out, c_out)  # (N, n*C_out, m)
+    out = _weighted(b, gathered, mixed, cols.out, c_out, bias=0.5)  # (N, n*C_out, m)
     return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64))  # (N, n, C_out, m)
+
+
+def _few_taps(
+    b: _Builder, x: str, rows: _Axis, cols: _Axis, interpolation: str, mix: np.ndarray, uint8: bool
+) -> tuple[str, str]:
+    """Nearest and linear where the frame shrinks a lot: every tap is gathered in the
+    frame's own type before anything becomes float (the rows, one 2-D transpose, the
+    columns: whole rows each time), so only the values the taps read are cast. Then a
+    grouped 1x1 Conv applies the column weights and the channel mix (the row taps ride on
+    its spatial axis), and after one 2-D transpose a second one the row weights, the rows
+    its groups. Returns the model's pixels plus 0.5, float, and their layout: (N, m,
+    n*C_out) "NHWC" for linear, (N, n, C_out, m) "NWCH" for nearest (no row weights)."""
+    index, row_weight = _taps(b, rows, interpolation)  # (m, L)
+    taps, m = (1 if row_weight is None else 2), rows.out
+    c_out, c_in = mix.shape
+    picked = b.op("Gather", x, index, axis=1)  # (N, m, L, W*C)
+    picked = b.op("Reshape", picked, b.const([0, m * taps, -1], np.int64))
+    flipped = b.op("Transpose", picked, perm=[0, 2, 1])  # (N, W*C, m*L)
+    flipped = b.op("Reshape", flipped, b.const([0, -1, c_in * m * taps], np.int64))  # (N, W, C*m*L)
+    index, column_weight = _taps(b, cols, interpolation)
+    picked = b.op("Gather", flipped, index, axis=1)  # (N, n, L, C*m*L)
+    picked = b.op("Reshape", picked, b.const([0, -1, m * taps], np.int64))  # (N, n*L*C, m*L)
+    if uint8:
+        picked = b.op("Cast", picked, to=1)
+    if column_weight is None:  # nearest: one tap of weight one
+        column_weight = b.const(np.ones((cols.out, 1)))
+    tap = b.op("Unsqueeze", column_weight, b.const([1, 3], np.int64))  # (n, 1, L, 1)
+    mixed = b.op("Mul", tap, b.const(mix.reshape(1, c_out, 1, c_in)))  # (n, C_out, L, C)
+    mixed = b.op("Reshape", mixed, b.const([cols.out * c_out, -1], np.int64))
+    if row_weight is None:
+        out = _weighted(b, picked, mixed, cols.out, c_out, bias=0.5)  # (N, n*C_out, m)
+        return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64)), "NWCH"
+    out = _weighted(b, picked, mixed, cols.out, c_out)  # (N, n*C_out, m*L)
+    # The row weights by a second grouped Conv, the rows its groups, after one 2-D
+    # transpose: (N, m*L, n*C_out) -> (N, m, n*C_out), already NHWC.
+    out = _weighted(b, b.op("Transpose", out, perm=[0, 2, 1]), row_weight, m, 1, bias=0.5)
+    return b.op("Reshape", out, b.const([0, m, cols.out, c_out], np.int64)), "NHWC"
+
+
+# Nearest and linear gather every tap before anything becomes float (:func:`_few_taps`)
+# for outputs at most this wide: a third of a 640-pixel camera frame, where that casts
+# fewer values at the price of one more transpose. Wider outputs (224 from 640) cost less
+# with the row pass over the full width (both measured side by side, 1 and 2 threads;
+# docs/frame-models.md#measured). The choice is fixed at export, as an ``If`` on the
+# frame's width measured slower than either; both give OpenCV's pixels within one level.
+_FEW_TAPS_MAX_WIDTH = 640 // 3
+
+
+def _round(b: _Builder, x: str, layout: str, spec: Any) -> str:
+    """The resized pixels plus 0.5 (the column or row pass adds it) rounded and typed as
+    the model's input, NHWC. OpenCV rounds its 8-bit results half up (fixed-point
+    descale): floor(x + 0.5). Every filter built here is a convex sum (weights >= 0
+    summing to one), so x + 0.5 lies in [0, 256) and needs no clip, and a uint8 input
+    takes the floor from Cast alone, which truncates (onnxruntime's CPU and WebAssembly
+    kernels; tests/export/test_frame.py checks it against the floor). A columns-first
+    result (N, w, C, h) takes one 4-D transpose after the cast: where the model begins
+    with its own NHWC -> NCHW transpose, onnxruntime merges the two."""
+    x = b.op("Cast", x, to=2) if spec.dtype == "uint8" else b.op("Floor", x)
+    return b.op("Transpose", x, perm=[0, 3, 1, 2]) if layout == "NWCH" else x
 
 
 def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, order: str, uint8: bool) -> str:
     """The card's resize and color conversion of ``x`` ((N, H, W, C) or gray (N, H, W);
-    uint8 when ``uint8``, else float) to the model's pixels, unrounded floats laid out
-    columns-first, (N, w, C, h) (no trailing axis of one: onnxruntime broadcasts over one
-    element by element)."""
-    interpolation, crop = card.resize.interpolation, card.resize.mode == "center_crop"
+    uint8 when ``uint8``, else float) to the model's input, rounded, NHWC (no trailing
+    axis of one on the way: onnxruntime broadcasts over one element by element)."""
+    interpolation, crop, spec = card.resize.interpolation, card.resize.mode == "center_crop", card.input
     flat = b.op("Reshape", x, b.const([0, 0, -1], np.int64))  # (N, H, W*C)
     mix = _channel_mix(order, card.input.color)
+    if interpolation != "area" and cols.out <= _FEW_TAPS_MAX_WIDTH:
+        return _round(b, *_few_taps(b, flat, rows, cols, interpolation, mix, uint8), spec)
     if interpolation != "area":
         summed = _rows_pass(b, flat, _taps(b, rows, interpolation), rows.out, uint8)
-        return _columns_pass(b, summed, cols, rows.out, _taps(b, cols, interpolation), mix)
+        summed = _columns_pass(b, summed, cols, rows.out, _taps(b, cols, interpolation), mix)
+        return _round(b, summed, "NWCH", spec)
     box = b.op(
         "And",
         b.op("GreaterOrEqual", rows.length, b.const(float(rows.out))),
@@ -373,7 +436,8 @@ def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, orde
     # Both passes sum unnormalized; the box's norm, 1 / (s_rows * s_cols), rides on the
     # column weights (the two-tap rule of an enlarged axis has none).
     norm = b.op("Reciprocal", b.op("Mul", per_row, _scale(b, cols)))
-    return _columns_pass(b, summed, cols, rows.out, _taps(b, cols, "area", box, norm), mix)
+    summed = _columns_pass(b, summed, cols, rows.out, _taps(b, cols, "area", box, norm), mix)
+    return _round(b, summed, "NWCH", spec)
 
 
 def _preprocessing(card: ModelCard, color: str) -> _Builder:
@@ -384,17 +448,9 @@ def _preprocessing(card: ModelCard, color: str) -> _Builder:
         b, b.op("Shape", "frame"), spec.height, spec.width, card.resize.mode == "center_crop"
     )
     x = _resize(b, x, rows, cols, card, order, color not in ("RGBA", "BGRA"))
-    # OpenCV rounds its 8-bit results half up (fixed-point descale): floor(x + 0.5). Every
-    # filter built here is a convex sum (weights >= 0 summing to one), so x + 0.5 lies in
-    # [0, 256) and needs no clip, and a uint8 input takes it from Cast alone, which
-    # truncates (onnxruntime's CPU and WebAssembly kernels; tested against the floor).
-    x = b.op("Add", x, b.const(0.5))
-    x = b.op("Cast", x, to=2) if spec.dtype == "uint8" else b.op("Floor", x)
-    # One 4-D transpose to NHWC, straight into the model: where the model begins with its
-    # own NHWC -> NCHW transpose, onnxruntime merges the two into one.
     from onnx import helper
 
-    b.nodes.append(helper.make_node("Transpose", [x], [spec.name], name="frame/to_input", perm=[0, 3, 1, 2]))
+    b.nodes.append(helper.make_node("Identity", [x], [spec.name], name="frame/to_input"))
     return b
 
 
