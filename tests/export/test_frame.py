@@ -37,6 +37,7 @@ CARDS = [
     (InputSpec(height=64, width=80), ResizeSpec("stretch", "linear"), 0.10),
     (InputSpec(height=48, width=48), ResizeSpec("center_crop", "nearest"), 0.001),
     (InputSpec(height=299, width=299), ResizeSpec("stretch", "area"), 0.10),  # enlarges 240 rows
+    (InputSpec(height=224, width=224), ResizeSpec("center_crop", "linear"), 0.08),  # the zoo's card
 ]
 
 
@@ -90,17 +91,55 @@ def test_training_engine_and_graph_make_the_same_tensor(tmp_path, photos, spec, 
     assert differ / total <= share
 
 
-def test_transparent_frames_are_composited_over_white_as_in_python(photos):
-    card = ModelCard(
-        labels=("a", "b"), input=InputSpec(height=40, width=40), resize=ResizeSpec("stretch", "area")
-    )
+@pytest.mark.parametrize("interpolation", ["area", "linear"])
+@pytest.mark.parametrize("transparent", ["gradient", "one patch"])
+def test_transparent_frames_are_composited_over_white_as_in_python(photos, interpolation, transparent):
+    # An opaque frame skips the compositing in the graph; one small patch that is not is
+    # enough to need it (12x12 pixels at the right edge, under taps of both filters).
+    gray = interpolation == "linear"  # and a gray model: the alpha's weight in the gray mix
+    spec = InputSpec(height=40, width=40, channels=1 if gray else 3, color="GRAY" if gray else "RGB")
+    card = ModelCard(labels=("a", "b"), input=spec, resize=ResizeSpec("stretch", interpolation))
     photo = photos[0]
-    alpha = np.tile(np.linspace(0, 255, photo.shape[1]).astype(np.uint8), (photo.shape[0], 1))[..., None]
-    bgra = np.concatenate([photo, alpha], axis=2)
+    if transparent == "gradient":
+        alpha = np.tile(np.linspace(0, 255, photo.shape[1]).astype(np.uint8), (photo.shape[0], 1))
+    else:
+        alpha = np.full(photo.shape[:2], 255, np.uint8)
+        alpha[196:208, -12:] = 0
+    bgra = np.concatenate([photo, alpha[..., None]], axis=2)
     python = preprocess(bgra, card.input, card.resize)
+    opaque = preprocess(photo, card.input, card.resize)
+    assert transparent == "gradient" or np.abs(python.astype(int) - opaque.astype(int)).max() > 5
     for color, frame in (("BGRA", bgra), ("RGBA", cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA))):
         ours = _graph(card, color).run(None, {"frame": frame[None]})[0]
         assert np.abs(ours.astype(int) - python.astype(int)).max() <= 1, color
+
+
+def test_a_cast_to_uint8_truncates_as_the_rounding_needs():
+    """The graph rounds half up as floor(x + 0.5) by a Cast to uint8, which must truncate
+    in onnxruntime (the JS tests run the same graphs on onnxruntime-node and -web)."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Cast", ["x"], ["y"], to=TensorProto.UINT8)
+    graph = helper.make_graph(
+        [node],
+        "cast",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, [None])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    levels = np.arange(256, dtype=np.float32)
+    x = np.concatenate(
+        [
+            np.random.default_rng(0).random(100_000, dtype=np.float32) * 256,
+            levels,
+            levels + 0.5,
+            np.nextafter(levels[1:], np.float32(0)),  # just below each whole level
+            np.float32([np.nextafter(np.float32(256), np.float32(0))]),
+        ]
+    )
+    np.testing.assert_array_equal(session.run(None, {"x": x})[0], np.floor(x).astype(np.uint8))
 
 
 def test_cubic_cards_get_no_frame_model():
