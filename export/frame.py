@@ -10,15 +10,19 @@ to whole gray levels. Then the classifier runs on that tensor, unchanged. So a b
 Node.js, a phone or Triton feed the frame and get the answer Python gets: no canvas
 filter, no re-implemented preprocessing.
 
-How the resize is built. Every output pixel of one axis is a difference of the input's
-running sum taken at two positions: ``F(b) - F(a)`` where ``F(t) = C[floor t] +
-frac(t) * X[floor t]`` and ``C`` is the exclusive cumulative sum along the axis. With
-``a = j*s, b = (j+1)*s`` that is OpenCV's area average (times ``s``); with ``a = i + f,
-b = i + 1 + f`` it is the two-tap interpolation ``(1-f) X[i] + f X[i+1]``, which is
-also what ``INTER_AREA`` does when an axis is enlarged. Linear and nearest need no sums:
-two gathers and a lerp. All index and weight vectors are computed in the graph from the
-frame's shape, so one graph serves every frame size. Cubic and Lanczos (four and eight
-taps) are not built: a card with them gets a frame model refused, with the reason.
+How the resize is built. Each axis is a set of taps: for every output pixel the source
+pixels it reads and their weights, with OpenCV's sampling positions and border rule (one
+tap for nearest, two for linear and for area where an axis is enlarged, the area box's
+``ceil(s) + 1`` where it shrinks). The taps' rows are gathered whole (the columns after
+one 2-D transpose makes them the outer axis) and weighted by grouped 1x1 ``Conv``s, the
+channel mix and the norm folded into the weights. Two shortcuts, both exact: small
+nearest and linear outputs gather every tap in uint8 before anything becomes float
+(:func:`_few_taps`), and an area box with a whole-number row factor sums the uint8 rows
+by ``MatMulInteger`` (:func:`_box_rows`). All index and weight vectors are computed in
+the graph from the frame's shape, so one graph serves every frame size (a session with
+the size fixed folds them). Cubic and Lanczos (four and eight taps) are not built: a
+card with them gets a frame model refused, with the reason. docs/frame-models.md#measured
+has what each step costs.
 
 Example:
     >>> frame_model(onnx.load("digits.onnx"), card, "RGBA")   # doctest: +SKIP
