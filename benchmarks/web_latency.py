@@ -184,6 +184,7 @@ def _open_rows(name: str, files: dict[str, Path], threads: list[int], variants: 
     rng = np.random.default_rng(0)
     feed = rng.integers(0, 256, (1, size, size, channels), dtype=np.uint8)
     frame_feed = rng.integers(0, 256, (1, *FRAME, 4), dtype=np.uint8)
+    frame_feed[..., 3] = 255  # opaque, as a camera frame drawn on a canvas is
     site = (
         write_site(files["onnx"], files["onnx"].parent / f"{name}-site", SiteConfig(webgpu=False))
         if page

@@ -169,6 +169,12 @@ class Engine:
         self.load_seconds = time.perf_counter() - started
 
     @property
+    def sized_for(self) -> tuple[int, ...] | None:
+        """The frame size (N, H, W) a frame model's second, fixed-size session runs, or
+        None (see :meth:`_session_for`)."""
+        return None if self._sized is None else self._sized[0]
+
+    @property
     def labels(self) -> tuple[str, ...]:
         return self.card.labels
 
@@ -335,10 +341,10 @@ class Engine:
         if self.frame is None or self._reopen is None:
             return self._session
         size = tensor.shape[:3]
+        again, self._last_size = size == self._last_size, size
         if self._sized is not None and self._sized[0] == size:
             return self._sized[1]
-        if size != self._last_size:
-            self._last_size = size
+        if not again:
             return self._session
         names = self._session.get_inputs()[0].shape[:3]
         fixed = {n: v for n, v in zip(names, size, strict=True) if isinstance(n, str)}

@@ -177,6 +177,24 @@ export function parity(backend, ort, sessionOptions = {}) {
     await model.release();
   });
 
+  test(`${backend}: frames of one size, seen twice, run on a session with that size fixed`, async () => {
+    const model = await loadModel(join(COMMITTED, "digits.frame-rgba.onnx"), { ort, sessionOptions });
+    const cases = committed.cases.filter((c) => c.model === "rgba");
+    const [a, b] = [cases[0], cases.find((c) => c.width !== cases[0].width || c.height !== cases[0].height)];
+    assert.ok(a && b, "two committed RGBA frames of different sizes");
+    const sizeOf = (c) => `1x${c.height}x${c.width}`;
+    const seen = [];
+    for (const c of [a, a, a, b, a, b, b]) {
+      const p = await model.classify(frameOf(COMMITTED, c));
+      assert.ok(maxAbsDiff(p.probabilities, c.probabilities) <= TOLERANCE, `${sizeOf(c)} after ${seen.join(", ")}`);
+      seen.push(model.sizedFor);
+    }
+    // The second frame of a size opens its session; a size seen once keeps the general one.
+    assert.deepEqual(seen, [null, sizeOf(a), sizeOf(a), sizeOf(a), sizeOf(a), sizeOf(a), sizeOf(b)]);
+    await model.release();
+    assert.equal(model.sizedFor, null);
+  });
+
   const external = process.env.CNNPORT_JS_CASES;
   test(`${backend}: frames written by pytest (CNNPORT_JS_CASES) equal Python's Engine`, { skip: external ? false : "CNNPORT_JS_CASES is not set (tests/export/test_js.py sets it)" }, async (t) => {
     const { worst, agree, total } = await checkCases(t, readCases(external), ort, sessionOptions);

@@ -54,7 +54,7 @@ export async function loadModel(source, options = {}) {
     await session.release?.();
     throw error;
   }
-  return new Model(ort, session, card);
+  return new Model(ort, session, card, { bytes, sessionOptions });
 }
 
 function describe(source) {
@@ -97,12 +97,27 @@ function checkGraph(session, card) {
   }
 }
 
-/** A loaded model: its card, and classify(). Made by {@link loadModel}. */
+/**
+ * A loaded model: its card, and classify(). Made by {@link loadModel}.
+ *
+ * A frame model takes frames of any size, so its graph computes its resize tables from
+ * the frame's shape on every run. When frames of one size come twice in a row (a camera),
+ * a second session is opened with that size fixed (onnxruntime's
+ * freeDimensionOverrides), onnxruntime folds the tables at load, and frames of that size
+ * run on it, as Python's Engine does; `sizedFor` names that size ("1x480x640"). Other
+ * sizes keep the first session; one size is kept at a time. The model's bytes stay in
+ * memory for it.
+ */
 export class Model {
-  constructor(ort, session, card) {
+  #reopen;
+  #sized = null;
+  #lastSize = null;
+
+  constructor(ort, session, card, reopen = null) {
     this.ort = ort;
     this.session = session;
     this.card = card;
+    this.#reopen = card.frame !== null ? reopen : null;
     this.labels = card.labels;
     this.isFrameModel = card.frame !== null;
     this.frameColor = card.frame ? card.frame.color : null;
@@ -159,7 +174,8 @@ export class Model {
     const tensor = new this.ort.Tensor(dtype, data, dims);
     const name = this.card.output.name;
     const fetches = classMaps ? [name, this.card.output.class_maps] : [name];
-    const results = await this.session.run({ [this.inputName]: tensor }, fetches);
+    const session = await this.#sessionFor(dims);
+    const results = await session.run({ [this.inputName]: tensor }, fetches);
     const probabilities = this.#probabilities(results[name], dims[0]);
     let maps = null;
     if (classMaps) {
@@ -170,9 +186,43 @@ export class Model {
     return { probabilities, classes: this.labels.length, classMaps: maps };
   }
 
-  /** Frees the onnxruntime session. */
+  /** The frame size ("NxHxW") the second, fixed-size session runs, or null. */
+  get sizedFor() {
+    return this.#sized ? this.#sized.size : null;
+  }
+
+  /** Frees the onnxruntime sessions. */
   async release() {
+    const sized = this.#sized;
+    this.#sized = null;
+    await sized?.session.release?.();
     await this.session.release?.();
+  }
+
+  async #sessionFor(dims) {
+    if (this.#reopen === null) return this.session;
+    const size = dims.slice(0, 3).join("x");
+    const again = size === this.#lastSize;
+    this.#lastSize = size;
+    if (this.#sized !== null && this.#sized.size === size) return this.#sized.session;
+    if (!again) return this.session;
+    const { bytes, sessionOptions } = this.#reopen;
+    const [batch, height, width] = dims;
+    // The names cnnport's frame models give the frame's dimensions (export/frame.py).
+    const freeDimensionOverrides = { ...(sessionOptions.freeDimensionOverrides ?? {}), batch, height, width };
+    let session;
+    try {
+      session = await this.ort.InferenceSession.create(bytes, { ...sessionOptions, freeDimensionOverrides });
+    } catch (error) {
+      // The first session still runs every size; do not try again.
+      console.warn(`cnnport: no fixed-size session for ${size} frames (${error.message ?? error}); the general one runs them`);
+      this.#reopen = null;
+      return this.session;
+    }
+    const old = this.#sized;
+    this.#sized = { size, session };
+    await old?.session.release?.();
+    return session;
   }
 
   #checkedOptions(topK, threshold, heatmap) {

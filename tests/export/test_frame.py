@@ -211,6 +211,23 @@ def test_the_engine_feeds_a_frame_model_the_frame(framed: Path, digits):
         frame.run(np.zeros((1, 32, 32, 3), np.uint8))
 
 
+def test_frames_of_one_size_seen_twice_run_on_a_session_with_that_size_fixed(framed: Path, digits):
+    _, _, x_test, _ = digits
+    engine = Engine(framed.with_name("tiny.frame-rgba.onnx"))
+    big, small = ((1, 480, 640), (640, 480)), ((1, 240, 320), (320, 240))
+    frames = {s[0]: cv2.cvtColor(cv2.resize(x_test[0], s[1]), cv2.COLOR_GRAY2BGR) for s in (big, small)}
+    general = {size: engine.predict(frame).scores for size, frame in frames.items()}
+    engine = Engine(framed.with_name("tiny.frame-rgba.onnx"))
+    seen = []
+    for size, _ in (big, big, big, small, big, small, small):
+        scores = engine.predict(frames[size]).scores
+        np.testing.assert_allclose(scores, general[size], atol=1e-6)
+        seen.append(engine.sized_for)
+    # The second frame of a size in a row opens its session; one in between does not.
+    b, s = big[0], small[0]
+    assert seen == [None, b, b, b, b, b, s]
+
+
 def test_predict_command_reads_files_into_a_frame_model(framed: Path, digits, tmp_path, capsys):
     from cnnport.apps.cli import main
 
