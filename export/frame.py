@@ -94,6 +94,11 @@ class _Builder:
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype), name))
         return name
 
+    def dims(self, x: str, *axes: int) -> str:
+        """The sizes of ``x``'s ``axes``, an int64 vector (``Shape`` then ``Gather``:
+        ``Shape``'s own start and end need opset 15, and the export offers 13 and up)."""
+        return self.op("Gather", self.op("Shape", x), self.const(list(axes), np.int64))
+
     def where(self, cond: str, yes: str, no: str) -> str:
         return self.op("Where", cond, yes, no)
 
@@ -131,10 +136,11 @@ def _color_first(b: _Builder, x: str, source: str) -> tuple[str, str]:
     commute with the resize). Returns the tensor (uint8, or float32 when composited) and
     its channel order; gray comes as (N, H, W).
 
-    Every full-resolution tensor keeps a channel axis of three, or none: onnxruntime's CPU
-    kernels broadcast over a trailing axis of one element by element, about 200 times
-    slower than over a flat tensor (8 ms instead of 0.04 ms for one 640x480 Add), and its
-    transpose optimizer undoes a channels-first detour.
+    Every full-resolution tensor keeps a channel axis of three (four for an opaque frame
+    resized as it is), or none: onnxruntime's CPU kernels broadcast over a trailing axis
+    of one element by element, about 200 times slower than over a flat tensor (8 ms
+    instead of 0.04 ms for one 640x480 Add), and its transpose optimizer undoes a
+    channels-first detour.
     """
     if source == "GRAY":
         return b.op("Squeeze", x, b.const([3], np.int64)), "GRAY"
@@ -177,14 +183,27 @@ def _channel_mix(order: str, target: str) -> np.ndarray:
 @dataclass(frozen=True)
 class _Axis:
     """One axis of the resize: the window's offset and length (the center crop; the whole
-    axis when stretching), float scalars in the graph, and the output length."""
+    axis when stretching), float scalars in the graph, and the output length; for nearest
+    and area also OpenCV's double-precision source index ``sx`` and (area) fraction ``fx``
+    of each output pixel (:func:`_double_positions`), float32 vectors."""
 
     offset: str
     length: str
     out: int
+    sx: str | None = None
+    fx: str | None = None
 
 
-def _window(b: _Builder, shape: str, height: int, width: int, crop: bool) -> tuple[_Axis, _Axis]:
+def _window(
+    b: _Builder, shape: str, height: int, width: int, crop: bool, interpolation: str
+) -> tuple[_Axis, _Axis]:
+    axes = _crop_window(b, shape, height, width, crop)
+    if interpolation == "linear":
+        return axes
+    return tuple(replace(a, **_double_positions(b, a, interpolation == "area")) for a in axes)
+
+
+def _crop_window(b: _Builder, shape: str, height: int, width: int, crop: bool) -> tuple[_Axis, _Axis]:
     dims = [b.op("Cast", b.op("Gather", shape, b.const(i, np.int64)), to=1) for i in (1, 2)]
     if not crop:
         zero = b.const(0.0)
@@ -212,18 +231,76 @@ def _positions(b: _Builder, axis: _Axis) -> tuple[str, str]:
     return b.const(np.arange(axis.out, dtype=np.float32)), _scale(b, axis)
 
 
+# Frames up to this many pixels per side get OpenCV's double-precision source indices
+# exactly (:func:`_double_positions`); beyond, an index may land one pixel off OpenCV's.
+_EXACT_LIMIT = 4096
+
+
+def _rounding_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """What decides, for an output of n pixels, whether OpenCV's double-precision
+    floor(j * fl(1 / fl(n / L))) lands one below the exact floor(j*L / n) = k:
+    ``excess[L]``, the relative error eps = 1 - r*n/L of r = fl(1 / fl(n / L)) times
+    2**53, and ``threshold[k]``. Only where j*L/n is a whole number k can it differ: the
+    product k*(1 - eps) rounds below k when k*eps exceeds half the double spacing below
+    k, that is when excess > 2**e / k (2**e <= k < 2**(e+1); 0.5 at a power of two)."""
+    from fractions import Fraction
+
+    excess = np.zeros(_EXACT_LIMIT + 1, np.float32)
+    for length in range(1, _EXACT_LIMIT + 1):
+        r = 1.0 / (n / length)  # IEEE double, as resize.cpp computes it
+        excess[length] = float((1 - Fraction(r) * n / length) * 2**53)
+    threshold = np.full(_EXACT_LIMIT + 1, np.inf, np.float32)  # k = 0 never drops
+    for k in range(1, _EXACT_LIMIT + 1):
+        e = k.bit_length() - 1
+        threshold[k] = 0.5 if k == 1 << e else 2.0**e / k
+    return excess, threshold
+
+
+def _double_positions(b: _Builder, axis: _Axis, area: bool) -> dict[str, str]:
+    """OpenCV's source index sx = floor(j * (1 / inv)) of each output pixel, inv = n /
+    length, as resize.cpp computes it in double precision (nearest's index, and area's
+    on an enlarged axis), and for area the fraction fx = (j+1) - (sx+1) * inv.
+
+    Without double-precision operators (the WebGPU build of onnxruntime-web cannot place
+    them: "Provider type for Cast node ... is not set"): the exact k = floor(j*length / n)
+    from float32 products of whole numbers (exact below 2**24), then one pixel less where
+    j*length/n is whole and OpenCV's roundings land below it (:func:`_rounding_tables`,
+    looked up by the frame's length; checked against the double formula on 18.7 million
+    (j, length, n) triples, n < 1025, lengths < 2000: no difference). fx is then exact
+    too, ((j+1)*length - (sx+1)*n) / length. A float32 chain, floor(j * (length / n)),
+    picked a neighbouring pixel for about 1% of a 224 px nearest output, and for area,
+    whose fraction rule is not continuous in sx, up to 250 levels off (100 px to 230)."""
+    excess, threshold = _rounding_tables(axis.out)
+    j, n = b.const(np.arange(axis.out, dtype=np.float32)), b.const(float(axis.out))
+    product = b.op("Mul", j, axis.length)
+    whole = b.op("Floor", b.op("Div", product, n))
+    limit = b.const(float(_EXACT_LIMIT))
+    at_length = b.op("Gather", b.const(excess), b.op("Cast", b.op("Min", axis.length, limit), to=7))
+    at_k = b.op("Gather", b.const(threshold), b.op("Cast", b.op("Min", whole, limit), to=7))
+    below = b.op("And", b.op("Equal", b.op("Mul", whole, n), product), b.op("Greater", at_length, at_k))
+    index = b.op("Sub", whole, b.op("Cast", below, to=1))
+    positions = {"sx": index}
+    if area:
+        one = b.const(1.0)
+        ahead = b.op("Mul", b.op("Add", j, one), axis.length)
+        fx = b.op("Div", b.op("Sub", ahead, b.op("Mul", b.op("Add", index, one), n)), axis.length)
+        positions["fx"] = fx
+    return positions
+
+
 def _two_tap(b: _Builder, axis: _Axis, mode: str) -> tuple[str, str]:
     """OpenCV's source index and weight of each output pixel, border rule included:
-    linear samples (j+0.5)*s-0.5; area-when-enlarging floor(j*s) with the fractional rule
-    of resize.cpp; an index outside [0, length-1] is clamped with weight 0."""
-    j, s = _positions(b, axis)
+    linear samples (j+0.5)*s-0.5 (a float32 index landing one below is harmless here: the
+    weight moves with it); area-when-enlarging takes the axis' double-precision index sx and
+    fraction fx, weight fx <= 0 ? 0 : fx - floor(fx); an index outside [0, length-1] is
+    clamped with weight 0."""
     if mode == "linear":
+        j, s = _positions(b, axis)
         position = b.op("Sub", b.op("Mul", b.op("Add", j, b.const(0.5)), s), b.const(0.5))
         index = b.op("Floor", position)
         weight = b.op("Sub", position, index)
-    else:  # area, axis enlarged: fx = (j+1) - (sx+1)/s; fx = fx <= 0 ? 0 : fx - floor(fx)
-        index = b.op("Floor", b.op("Mul", j, s))
-        fx = b.op("Sub", b.op("Add", j, b.const(1.0)), b.op("Div", b.op("Add", index, b.const(1.0)), s))
+    else:
+        index, fx = axis.sx, axis.fx
         weight = b.where(
             b.op("LessOrEqual", fx, b.const(0.0)), b.const(0.0), b.op("Sub", fx, b.op("Floor", fx))
         )
@@ -274,18 +351,14 @@ def _taps(
     """OpenCV's taps along one axis: the absolute source index of each tap, (n, L) int64,
     and its weight, (n, L) float (None for nearest: one tap of weight one).
 
-    nearest: floor(j * (1 / (n / length))) in double precision as resize.cpp computes it
-    (a float32 product lands on the other side of an integer often enough to pick a
-    neighbouring pixel, about 1% of a 224 px output). linear: two taps (:func:`_two_tap`).
+    nearest: the axis' double-precision index (:func:`_double_positions`). linear: two
+    taps (:func:`_two_tap`).
     area: the box (:func:`_box`, its weights times ``scale``) where both axes shrink
     (``box``), else OpenCV's two taps for an enlarged axis, chosen per frame size by an
     ``If`` so that only one is computed.
     """
     if interpolation == "nearest":
-        j = b.const(np.arange(axis.out, dtype=np.float64), np.float64)
-        inverse = b.op("Div", b.const(float(axis.out), np.float64), b.op("Cast", axis.length, to=11))
-        index = b.op("Cast", b.op("Floor", b.op("Mul", j, b.op("Reciprocal", inverse))), to=1)
-        index = b.op("Min", index, b.op("Sub", axis.length, b.const(1.0)))
+        index = b.op("Min", axis.sx, b.op("Sub", axis.length, b.const(1.0)))
         index, weight = b.op("Reshape", index, b.const([-1, 1], np.int64)), None
     elif interpolation == "linear":
         index, weight = _pairs(b, axis, "linear")
@@ -306,7 +379,7 @@ def _rows_pass(b: _Builder, x: str, taps: tuple, n: int, uint8: bool) -> str:
         gathered = b.op("Cast", gathered, to=1)
     if weight is None:
         return b.op("Reshape", gathered, b.const([0, 0, -1], np.int64))
-    target = b.op("Concat", b.const([0, -1], np.int64), b.op("Shape", gathered, start=3), axis=0)
+    target = b.op("Concat", b.const([0, -1], np.int64), b.dims(gathered, 3), axis=0)
     return _weighted(b, b.op("Reshape", gathered, target), weight, n, 1)  # (N, n*L, W*C) in
 
 
@@ -336,7 +409,7 @@ def _box_rows(b: _Builder, x: str, rows: _Axis, crop: bool, whole: str) -> str:
         x = b.op("Slice", x, start, stop, vector)
     k = b.where(whole, b.op("Div", rows.length, b.const(float(rows.out))), b.const(1.0))
     k = b.op("Reshape", b.op("Cast", k, to=7), b.const([1], np.int64))
-    batch, row = b.op("Shape", x, start=0, end=1), b.op("Shape", x, start=2, end=3)
+    batch, row = b.dims(x, 0), b.dims(x, 2)
     windows = b.op("Reshape", x, b.op("Concat", b.const([-1], np.int64), k, row, axis=0))
     ones = b.op("Expand", b.const([[1]], np.uint8), b.op("Concat", b.const([1], np.int64), k, axis=0))
     summed = b.op("MatMulInteger", ones, windows)  # (N*n, 1, W*C) int32
@@ -346,11 +419,11 @@ def _box_rows(b: _Builder, x: str, rows: _Axis, crop: bool, whole: str) -> str:
 
 def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np.ndarray) -> str:
     """(N, m, W*C) float -> (N, n, C_out, m): the column taps and the channel mix in one
-    batched MatMul. One 2-D transpose makes the columns the outer axis, (N, m, W*C) to
-    (N, W, C*m), so the taps gather whole rows again: a gather along the width of
-    (N, m, W, C) copies one pixel at a time and is several times slower. The result stays
-    columns-first; :func:`_preprocessing` turns it to NHWC after rounding. It comes plus
-    0.5, the half of OpenCV's round half up, as the Conv's bias (one pass less)."""
+    grouped Conv (:func:`_weighted`). One 2-D transpose makes the columns the outer axis,
+    (N, m, W*C) to (N, W, C*m), so the taps gather whole rows again: a gather along the
+    width of (N, m, W, C) copies one pixel at a time and is several times slower. The
+    result stays columns-first; :func:`_round` turns it to NHWC after rounding. It comes
+    plus 0.5, the half of OpenCV's round half up, as the Conv's bias (one pass less)."""
     index, weight = taps
     c_out, c_in = mix.shape
     flipped = b.op("Reshape", b.op("Transpose", x, perm=[0, 2, 1]), b.const([0, -1, c_in * m], np.int64))
@@ -368,13 +441,14 @@ def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np
 def _few_taps(
     b: _Builder, x: str, rows: _Axis, cols: _Axis, interpolation: str, mix: np.ndarray, uint8: bool
 ) -> tuple[str, str]:
-    """Nearest and linear where the frame shrinks a lot: every tap is gathered in the
+    """Nearest and linear for outputs at most ``_FEW_TAPS_MAX_WIDTH`` wide (where a
+    camera frame shrinks a lot): every tap is gathered in the
     frame's own type before anything becomes float (the rows, one 2-D transpose, the
     columns: whole rows each time), so only the values the taps read are cast. Then a
     grouped 1x1 Conv applies the column weights and the channel mix (the row taps ride on
     its spatial axis), and after one 2-D transpose a second one the row weights, the rows
-    its groups. Returns the model's pixels plus 0.5, float, and their layout: (N, m,
-    n*C_out) "NHWC" for linear, (N, n, C_out, m) "NWCH" for nearest (no row weights)."""
+    its groups. Returns the model's pixels plus 0.5, float, and their layout: (N, m, n,
+    C_out) "NHWC" for linear, (N, n, C_out, m) "NWCH" for nearest (no row weights)."""
     index, row_weight = _taps(b, rows, interpolation)  # (m, L)
     taps, m = (1 if row_weight is None else 2), rows.out
     c_out, c_in = mix.shape
@@ -416,8 +490,9 @@ def _round(b: _Builder, x: str, layout: str, spec: Any) -> str:
     the model's input, NHWC. OpenCV rounds its 8-bit results half up (fixed-point
     descale): floor(x + 0.5). Every filter built here is a convex sum (weights >= 0
     summing to one), so x + 0.5 lies in [0, 256) and needs no clip, and a uint8 input
-    takes the floor from Cast alone, which truncates (onnxruntime's CPU and WebAssembly
-    kernels; tests/export/test_frame.py checks it against the floor). A columns-first
+    takes the floor from Cast alone, which truncates (tests/export/test_frame.py checks
+    onnxruntime's CPU kernel against the floor; the JS tests hold onnxruntime-node's and
+    WebAssembly's answers to Python's). A columns-first
     result (N, w, C, h) takes one 4-D transpose after the cast: where the model begins
     with its own NHWC -> NCHW transpose, onnxruntime merges the two."""
     x = b.op("Cast", x, to=2) if spec.dtype == "uint8" else b.op("Floor", x)
@@ -462,7 +537,8 @@ def _preprocessing(card: ModelCard, color: str) -> _Builder:
     """The subgraph from the ``frame`` input to the classifier's input tensor."""
     spec, b = card.input, _Builder()
     shape = b.op("Shape", "frame")
-    rows, cols = _window(b, shape, spec.height, spec.width, card.resize.mode == "center_crop")
+    crop = card.resize.mode == "center_crop"
+    rows, cols = _window(b, shape, spec.height, spec.width, crop, card.resize.interpolation)
     if color in ("RGBA", "BGRA"):
         # Alpha over white costs several float passes over the full frame, and a camera's
         # (a canvas') frames are opaque: there it changes nothing, and the uint8 frame is

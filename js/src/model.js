@@ -101,23 +101,28 @@ function checkGraph(session, card) {
  * A loaded model: its card, and classify(). Made by {@link loadModel}.
  *
  * A frame model takes frames of any size, so its graph computes its resize tables from
- * the frame's shape on every run. When frames of one size come twice in a row (a camera),
- * a second session is opened with that size fixed (onnxruntime's
- * freeDimensionOverrides), onnxruntime folds the tables at load, and frames of that size
+ * the frame's shape on every run. On onnxruntime-web, when frames of one size come twice
+ * in a row (a camera), a second session is opened with that size fixed
+ * (freeDimensionOverrides), onnxruntime folds the tables at load, and frames of that size
  * run on it, as Python's Engine does; `sizedFor` names that size ("1x480x640"). Other
- * sizes keep the first session; one size is kept at a time. The model's bytes stay in
- * memory for it.
+ * sizes keep the first session; one size is kept at a time, and a session being replaced
+ * is released when the runs on it are done. The model's bytes stay in memory for it.
+ * onnxruntime-node 1.30 does not take freeDimensionOverrides (its binding reads no such
+ * option), and a proxied onnxruntime-web (env.wasm.proxy) hands the model's buffer to its
+ * worker: on both, every frame runs on the first session.
  */
 export class Model {
   #reopen;
-  #sized = null;
+  #sized = null; // {size, session, busy, retired}
+  #opening = false;
   #lastSize = null;
+  #released = false;
 
   constructor(ort, session, card, reopen = null) {
     this.ort = ort;
     this.session = session;
     this.card = card;
-    this.#reopen = card.frame !== null ? reopen : null;
+    this.#reopen = card.frame !== null && fixesDimensions(ort) ? reopen : null;
     this.labels = card.labels;
     this.isFrameModel = card.frame !== null;
     this.frameColor = card.frame ? card.frame.color : null;
@@ -174,8 +179,13 @@ export class Model {
     const tensor = new this.ort.Tensor(dtype, data, dims);
     const name = this.card.output.name;
     const fetches = classMaps ? [name, this.card.output.class_maps] : [name];
-    const session = await this.#sessionFor(dims);
-    const results = await session.run({ [this.inputName]: tensor }, fetches);
+    const lease = await this.#sessionFor(dims);
+    let results;
+    try {
+      results = await lease.session.run({ [this.inputName]: tensor }, fetches);
+    } finally {
+      lease.done();
+    }
     const probabilities = this.#probabilities(results[name], dims[0]);
     let maps = null;
     if (classMaps) {
@@ -191,38 +201,47 @@ export class Model {
     return this.#sized ? this.#sized.size : null;
   }
 
-  /** Frees the onnxruntime sessions. */
+  /** Frees the onnxruntime sessions (a fixed-size one once the runs on it are done). */
   async release() {
+    this.#released = true;
     const sized = this.#sized;
     this.#sized = null;
-    await sized?.session.release?.();
+    if (sized !== null) await retire(sized);
     await this.session.release?.();
   }
 
   async #sessionFor(dims) {
-    if (this.#reopen === null) return this.session;
+    const general = { session: this.session, done: () => {} };
+    if (this.#reopen === null) return general;
     const size = dims.slice(0, 3).join("x");
     const again = size === this.#lastSize;
     this.#lastSize = size;
-    if (this.#sized !== null && this.#sized.size === size) return this.#sized.session;
-    if (!again) return this.session;
+    if (this.#sized !== null && this.#sized.size === size) return lease(this.#sized);
+    if (!again || this.#opening) return general; // while one opens, the first session runs
     const { bytes, sessionOptions } = this.#reopen;
     const [batch, height, width] = dims;
     // The names cnnport's frame models give the frame's dimensions (export/frame.py).
     const freeDimensionOverrides = { ...(sessionOptions.freeDimensionOverrides ?? {}), batch, height, width };
     let session;
+    this.#opening = true;
     try {
       session = await this.ort.InferenceSession.create(bytes, { ...sessionOptions, freeDimensionOverrides });
     } catch (error) {
       // The first session still runs every size; do not try again.
-      console.warn(`cnnport: no fixed-size session for ${size} frames (${error.message ?? error}); the general one runs them`);
+      console.warn(`cnnport: no fixed-size session for ${size} frames (${error.message ?? error}); the first one runs them`);
       this.#reopen = null;
-      return this.session;
+      return general;
+    } finally {
+      this.#opening = false;
+    }
+    if (this.#released) {
+      await session.release?.();
+      return general; // released meanwhile: the run gets onnxruntime's own error
     }
     const old = this.#sized;
-    this.#sized = { size, session };
-    await old?.session.release?.();
-    return session;
+    this.#sized = { size, session, busy: 0, retired: false };
+    if (old !== null) await retire(old);
+    return lease(this.#sized);
   }
 
   #checkedOptions(topK, threshold, heatmap) {
@@ -278,6 +297,33 @@ export class Model {
     const present = this.multilabel ? order.filter((i) => scores[i] >= threshold).map(candidate) : top.slice(0, 1);
     return { label: top[0].label, index: top[0].index, score: top[0].score, topK: top, present, probabilities: scores, heatmap: null };
   }
+}
+
+// onnxruntime-web takes freeDimensionOverrides; onnxruntime-node 1.30 ignores it, and a
+// proxied onnxruntime-web transfers the model's buffer to its worker (see Model).
+function fixesDimensions(ort) {
+  return Boolean(ort.env?.versions?.web) && !ort.env?.wasm?.proxy;
+}
+
+// A run's hold on a fixed-size session: a retired session is released after its last run.
+function lease(entry) {
+  entry.busy++;
+  return {
+    session: entry.session,
+    done: () => {
+      entry.busy--;
+      if (entry.retired && entry.busy === 0) releaseQuietly(entry.session);
+    },
+  };
+}
+
+async function retire(entry) {
+  entry.retired = true;
+  if (entry.busy === 0) await entry.session.release?.();
+}
+
+function releaseQuietly(session) {
+  Promise.resolve(session.release?.()).catch((e) => console.warn(`cnnport: releasing a session failed: ${e.message ?? e}`));
 }
 
 // In place, in float64 then rounded to float32 (Python's is float32 throughout: the two

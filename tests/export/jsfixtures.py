@@ -75,10 +75,13 @@ def held_out_digits(count: int) -> tuple[np.ndarray, np.ndarray]:
     return images[order[:count]], digits.target[order[:count]].astype(int)
 
 
-def digit_frame(digit: np.ndarray, height: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def digit_frame(
+    digit: np.ndarray, height: int, width: int, seed: int, opaque: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """An RGB frame (H, W, 3) with the digit scaled up and placed near the middle of a dark,
-    noisy background, slightly tinted; and an alpha plane (255, but a ramp of partly
-    transparent pixels in a band on the left)."""
+    noisy background, slightly tinted; and an alpha plane (255, but unless ``opaque`` a
+    ramp of partly transparent pixels in a band on the left: frame models composite such
+    frames, and resize opaque ones, a camera's, as they are)."""
     rng = np.random.default_rng(seed)
     frame = rng.integers(0, 24, (height, width, 3), dtype=np.uint8)
     scale = max(1, int(min(height, width) * 0.95) // 8)
@@ -91,6 +94,8 @@ def digit_frame(digit: np.ndarray, height: int, width: int, seed: int) -> tuple[
     stroke = (big[..., None] * tint).round().astype(np.uint8)
     frame[top : top + size, left : left + size] = np.maximum(window, stroke)
     alpha = np.full((height, width), 255, np.uint8)
+    if opaque:
+        return frame, alpha
     band = max(1, width // 12)
     alpha[:, :band] = (160 + np.arange(height) * 7 % 96).astype(np.uint8)[:, None]
     return frame, alpha
@@ -156,7 +161,8 @@ def write_frame_cases(
         engines[name] = Engine(references.get(name, path), providers="cpu")
     for (height, width), fmt in ((s, f) for s in sizes for f in formats):
         for i, (digit, label) in enumerate(zip(digits, labels, strict=True)):
-            rgb, alpha = digit_frame(digit, height, width, seed=1000 * i + height + width)
+            # Every other frame opaque: both paths of an RGBA or BGRA frame model run.
+            rgb, alpha = digit_frame(digit, height, width, seed=1000 * i + height + width, opaque=i % 2 == 1)
             frame = in_format(rgb, alpha, fmt)
             frame_file = f"frame-{width}x{height}-{fmt.lower()}-{i}.bin"
             (folder / frame_file).write_bytes(np.ascontiguousarray(frame).tobytes())

@@ -114,9 +114,42 @@ def test_transparent_frames_are_composited_over_white_as_in_python(photos, inter
         assert np.abs(ours.astype(int) - python.astype(int)).max() <= 1, color
 
 
+@pytest.mark.parametrize(
+    ("size", "out", "mode"),
+    [((100, 130), 230, "stretch"), ((100, 130), 230, "center_crop"), ((37, 53), 96, "stretch")],
+)
+def test_area_enlarging_picks_opencvs_pixels_at_every_size(size, out, mode):
+    # OpenCV computes an enlarged axis' source index in double precision; in float32 the
+    # index of some outputs (100 px to 230) moved one pixel, 250 levels off.
+    card = ModelCard(
+        labels=("a", "b"), input=InputSpec(height=out, width=out), resize=ResizeSpec(mode, "area")
+    )
+    frame = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    ours = _graph(card, "BGR").run(None, {"frame": frame[None]})[0][0].astype(int)
+    assert np.abs(ours - preprocess(frame, card.input, card.resize)[0].astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_the_preprocessing_graph_loads_at_every_opset_the_export_offers(opset):
+    # Shape's start and end arrived in opset 15; the graph must not use them.
+    for interpolation, size in (("linear", 224), ("linear", 64), ("area", 96), ("nearest", 48)):
+        for color in ("BGR", "RGBA", "GRAY"):
+            card = ModelCard(
+                labels=("a", "b"),
+                input=InputSpec(height=size, width=size),
+                resize=ResizeSpec("stretch", interpolation),
+            )
+            model = preprocessing_model(card, color, opset=opset).SerializeToString()
+            session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+            channels = {"GRAY": 1, "RGBA": 4}.get(color, 3)
+            frame = np.full((1, 48, 64, channels), 255, np.uint8)
+            assert session.run(None, {"frame": frame})[0].shape == (1, size, size, 3)
+
+
 def test_a_cast_to_uint8_truncates_as_the_rounding_needs():
     """The graph rounds half up as floor(x + 0.5) by a Cast to uint8, which must truncate
-    in onnxruntime (the JS tests run the same graphs on onnxruntime-node and -web)."""
+    in onnxruntime. (The JS tests run the same graphs on onnxruntime-node and -web against
+    Python's answers, opaque frames included.)"""
     from onnx import TensorProto, helper
 
     node = helper.make_node("Cast", ["x"], ["y"], to=TensorProto.UINT8)
