@@ -79,6 +79,7 @@ class _Builder:
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
     numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # shared with branches
+    tables: dict = field(default_factory=dict)  # constants made once per graph, by key
 
     def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
         from onnx import helper
@@ -270,13 +271,15 @@ def _double_positions(b: _Builder, axis: _Axis, area: bool) -> dict[str, str]:
     too, ((j+1)*length - (sx+1)*n) / length. A float32 chain, floor(j * (length / n)),
     picked a neighbouring pixel for about 1% of a 224 px nearest output, and for area,
     whose fraction rule is not continuous in sx, up to 250 levels off (100 px to 230)."""
-    excess, threshold = _rounding_tables(axis.out)
+    if axis.out not in b.tables:  # rows and columns of a square input share them
+        b.tables[axis.out] = tuple(b.const(t) for t in _rounding_tables(axis.out))
+    excess, threshold = b.tables[axis.out]
     j, n = b.const(np.arange(axis.out, dtype=np.float32)), b.const(float(axis.out))
     product = b.op("Mul", j, axis.length)
     whole = b.op("Floor", b.op("Div", product, n))
     limit = b.const(float(_EXACT_LIMIT))
-    at_length = b.op("Gather", b.const(excess), b.op("Cast", b.op("Min", axis.length, limit), to=7))
-    at_k = b.op("Gather", b.const(threshold), b.op("Cast", b.op("Min", whole, limit), to=7))
+    at_length = b.op("Gather", excess, b.op("Cast", b.op("Min", axis.length, limit), to=7))
+    at_k = b.op("Gather", threshold, b.op("Cast", b.op("Min", whole, limit), to=7))
     below = b.op("And", b.op("Equal", b.op("Mul", whole, n), product), b.op("Greater", at_length, at_k))
     index = b.op("Sub", whole, b.op("Cast", below, to=1))
     positions = {"sx": index}
