@@ -125,15 +125,24 @@ def _native(path: Path, feed: np.ndarray, threads: int, spinning: bool = True):
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name, output = session.get_inputs()[0].name, session.get_outputs()[0].name
 
+    def first() -> np.ndarray:
+        return session.run([output], {name: feed})[0]
+
+    return _timer(first), first, session
+
+
+def _timer(call: Callable[[], object]) -> Callable[[int], list[float]]:
+    """ms of each of ``runs`` calls."""
+
     def timed(runs: int) -> list[float]:
         times = []
         for _ in range(runs):
             started = time.perf_counter()
-            session.run([output], {name: feed})
+            call()
             times.append((time.perf_counter() - started) * 1000)
         return times
 
-    return timed, lambda: session.run([output], {name: feed})[0], session
+    return timed
 
 
 def _engine_frame(path: Path, feed: np.ndarray, threads: int):
@@ -143,15 +152,10 @@ def _engine_frame(path: Path, feed: np.ndarray, threads: int):
 
     engine = Engine(path, providers="cpu", threads=threads)
 
-    def timed(runs: int) -> list[float]:
-        times = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            engine.run(feed)
-            times.append((time.perf_counter() - started) * 1000)
-        return times
+    def first() -> np.ndarray:
+        return engine.run(feed)
 
-    return timed, lambda: engine.run(feed), engine
+    return _timer(first), first, engine
 
 
 def _ort_web(path: Path, feed: np.ndarray, threads: int, variant: dict):

@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -79,7 +80,7 @@ class _Builder:
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
     numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # shared with branches
-    tables: dict = field(default_factory=dict)  # constants made once per graph, by key
+    tables: dict = field(default_factory=dict)  # see shared()
 
     def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:
         from onnx import helper
@@ -94,6 +95,13 @@ class _Builder:
         name = f"frame/const_{next(self.numbers)}"
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype), name))
         return name
+
+    def shared(self, key: Any, value: np.ndarray) -> str:
+        """A constant made once per graph under ``key`` (the rows and columns of a square
+        input read the same tables)."""
+        if key not in self.tables:
+            self.tables[key] = self.const(value)
+        return self.tables[key]
 
     def dims(self, x: str, *axes: int) -> str:
         """The sizes of ``x``'s ``axes``, an int64 vector (``Shape`` then ``Gather``:
@@ -157,12 +165,11 @@ def _color_first(b: _Builder, x: str, source: str) -> tuple[str, str]:
     return x, source
 
 
-def _opaque(b: _Builder, x: str, shape: str) -> str:
+def _opaque(b: _Builder, x: str) -> str:
     """Whether every alpha of the (N, H, W, 4) uint8 frames is 255: the color bytes raised
     to 255 by a Max with a (W*4,) mask, then one ReduceMin over everything (onnxruntime
     reduces a whole tensor about 20 times faster than along an axis of four)."""
-    width = b.op("Gather", shape, b.const([2], np.int64))
-    mask = b.op("Tile", b.const([255, 255, 255, 0], np.uint8), width)  # (W*4,)
+    mask = b.op("Tile", b.const([255, 255, 255, 0], np.uint8), b.dims(x, 2))  # (W*4,)
     masked = b.op("Max", b.op("Reshape", x, b.const([0, 0, -1], np.int64)), mask)
     return b.op("Equal", b.op("ReduceMin", masked, keepdims=0), b.const(255, np.uint8))
 
@@ -237,24 +244,32 @@ def _positions(b: _Builder, axis: _Axis) -> tuple[str, str]:
 _EXACT_LIMIT = 4096
 
 
-def _rounding_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def _excess(n: int) -> np.ndarray:
     """What decides, for an output of n pixels, whether OpenCV's double-precision
     floor(j * fl(1 / fl(n / L))) lands one below the exact floor(j*L / n) = k:
     ``excess[L]``, the relative error eps = 1 - r*n/L of r = fl(1 / fl(n / L)) times
-    2**53, and ``threshold[k]``. Only where j*L/n is a whole number k can it differ: the
-    product k*(1 - eps) rounds below k when k*eps exceeds half the double spacing below
-    k, that is when excess > 2**e / k (2**e <= k < 2**(e+1); 0.5 at a power of two)."""
+    2**53, against :func:`_threshold`'s ``threshold[k]``. Only where j*L/n is a whole
+    number k can it differ: the product k*(1 - eps) rounds below k when k*eps exceeds
+    half the double spacing below k, that is when excess > 2**e / k (2**e <= k <
+    2**(e+1); 0.5 at a power of two). Cached: an export builds the graph several times."""
     from fractions import Fraction
 
     excess = np.zeros(_EXACT_LIMIT + 1, np.float32)
     for length in range(1, _EXACT_LIMIT + 1):
         r = 1.0 / (n / length)  # IEEE double, as resize.cpp computes it
         excess[length] = float((1 - Fraction(r) * n / length) * 2**53)
+    return excess
+
+
+@functools.cache
+def _threshold() -> np.ndarray:
+    """``threshold[k]`` of :func:`_excess`, the same for every n."""
     threshold = np.full(_EXACT_LIMIT + 1, np.inf, np.float32)  # k = 0 never drops
     for k in range(1, _EXACT_LIMIT + 1):
         e = k.bit_length() - 1
         threshold[k] = 0.5 if k == 1 << e else 2.0**e / k
-    return excess, threshold
+    return threshold
 
 
 def _double_positions(b: _Builder, axis: _Axis, area: bool) -> dict[str, str]:
@@ -265,15 +280,13 @@ def _double_positions(b: _Builder, axis: _Axis, area: bool) -> dict[str, str]:
     Without double-precision operators (the WebGPU build of onnxruntime-web cannot place
     them: "Provider type for Cast node ... is not set"): the exact k = floor(j*length / n)
     from float32 products of whole numbers (exact below 2**24), then one pixel less where
-    j*length/n is whole and OpenCV's roundings land below it (:func:`_rounding_tables`,
+    j*length/n is whole and OpenCV's roundings land below it (:func:`_excess`,
     looked up by the frame's length; checked against the double formula on 18.7 million
     (j, length, n) triples, n < 1025, lengths < 2000: no difference). fx is then exact
     too, ((j+1)*length - (sx+1)*n) / length. A float32 chain, floor(j * (length / n)),
     picked a neighbouring pixel for about 1% of a 224 px nearest output, and for area,
     whose fraction rule is not continuous in sx, up to 250 levels off (100 px to 230)."""
-    if axis.out not in b.tables:  # rows and columns of a square input share them
-        b.tables[axis.out] = tuple(b.const(t) for t in _rounding_tables(axis.out))
-    excess, threshold = b.tables[axis.out]
+    excess, threshold = b.shared(("excess", axis.out), _excess(axis.out)), b.shared("threshold", _threshold())
     j, n = b.const(np.arange(axis.out, dtype=np.float32)), b.const(float(axis.out))
     product = b.op("Mul", j, axis.length)
     whole = b.op("Floor", b.op("Div", product, n))
@@ -432,13 +445,22 @@ def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np
     flipped = b.op("Reshape", b.op("Transpose", x, perm=[0, 2, 1]), b.const([0, -1, c_in * m], np.int64))
     gathered = b.op("Gather", flipped, index, axis=1)  # (N, n, L, C*m)
     gathered = b.op("Reshape", gathered, b.const([0, -1, m], np.int64))  # (N, n*L*C, m)
-    if weight is None:  # nearest: one tap of weight one
-        weight = b.const(np.ones((cols.out, 1)))
+    out = _weighted(
+        b, gathered, _mixed(b, weight, cols.out, mix), cols.out, c_out, bias=0.5
+    )  # (N, n*C_out, m)
+    return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64))  # (N, n, C_out, m)
+
+
+def _mixed(b: _Builder, weight: str | None, n: int, mix: np.ndarray) -> str:
+    """The column taps' weights (n, L) times the channel mix (C_out, C_in), as the
+    (n*C_out, L*C_in) kernel of :func:`_weighted`; nearest (``weight`` None) has one tap
+    of weight one."""
+    c_out, c_in = mix.shape
+    if weight is None:
+        weight = b.const(np.ones((n, 1)))
     tap = b.op("Unsqueeze", weight, b.const([1, 3], np.int64))  # (n, 1, L, 1)
     mixed = b.op("Mul", tap, b.const(mix.reshape(1, c_out, 1, c_in)))  # (n, C_out, L, C)
-    mixed = b.op("Reshape", mixed, b.const([cols.out * c_out, -1], np.int64))
-    out = _weighted(b, gathered, mixed, cols.out, c_out, bias=0.5)  # (N, n*C_out, m)
-    return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64))  # (N, n, C_out, m)
+    return b.op("Reshape", mixed, b.const([n * c_out, -1], np.int64))
 
 
 def _few_taps(
@@ -464,11 +486,7 @@ def _few_taps(
     picked = b.op("Reshape", picked, b.const([0, -1, m * taps], np.int64))  # (N, n*L*C, m*L)
     if uint8:
         picked = b.op("Cast", picked, to=1)
-    if column_weight is None:  # nearest: one tap of weight one
-        column_weight = b.const(np.ones((cols.out, 1)))
-    tap = b.op("Unsqueeze", column_weight, b.const([1, 3], np.int64))  # (n, 1, L, 1)
-    mixed = b.op("Mul", tap, b.const(mix.reshape(1, c_out, 1, c_in)))  # (n, C_out, L, C)
-    mixed = b.op("Reshape", mixed, b.const([cols.out * c_out, -1], np.int64))
+    mixed = _mixed(b, column_weight, cols.out, mix)
     if row_weight is None:
         out = _weighted(b, picked, mixed, cols.out, c_out, bias=0.5)  # (N, n*C_out, m)
         return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64)), "NWCH"
@@ -498,8 +516,13 @@ def _round(b: _Builder, x: str, layout: str, spec: Any) -> str:
     WebAssembly's answers to Python's). A columns-first
     result (N, w, C, h) takes one 4-D transpose after the cast: where the model begins
     with its own NHWC -> NCHW transpose, onnxruntime merges the two."""
-    x = b.op("Cast", x, to=2) if spec.dtype == "uint8" else b.op("Floor", x)
+    x = b.op("Cast", x, to=2) if _input_type(spec) == 2 else b.op("Floor", x)
     return b.op("Transpose", x, perm=[0, 3, 1, 2]) if layout == "NWCH" else x
+
+
+def _input_type(spec: Any) -> int:
+    """The ONNX element type of the model's input: uint8 (2) or float (1)."""
+    return 2 if spec.dtype == "uint8" else 1
 
 
 def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, order: str, uint8: bool) -> str:
@@ -550,8 +573,7 @@ def _preprocessing(card: ModelCard, color: str) -> _Builder:
         x, order = _color_first(composite, "frame", color)
         x = _resize(composite, x, rows, cols, card, order, False)
         direct = _resize(opaque, "frame", rows, cols, card, color, True)
-        dtype = 2 if spec.dtype == "uint8" else 1
-        (x,) = b.if_(_opaque(b, "frame", shape), (opaque, [direct]), (composite, [x]), dtype)
+        (x,) = b.if_(_opaque(b, "frame"), (opaque, [direct]), (composite, [x]), _input_type(spec))
     else:
         x, order = _color_first(b, "frame", color)
         x = _resize(b, x, rows, cols, card, order, True)
