@@ -5,7 +5,9 @@
 
 Each set is digits of the embedded scikit-learn set pasted at random places on
 cluttered 96x96 canvases (cnnport.train.synthetic.cluttered_digits), CLASSESxPER_CLASS
-images; a set named digitsCxN is the plain embedded digits as 32x32 PNGs (digit_folder). Each row is one fresh `cnnport train --data SET --model M --img-size S`
+images; a set named digitsCxN is the plain embedded digits as 32x32 PNGs (digit_folder);
+a set named outside-KIND is made by benchmarks/outside/make.py, a generator written
+independently of cnnport's (docs/small-data.md), with seeds 100 and 101. Each row is one fresh `cnnport train --data SET --model M --img-size S`
 process with every other flag at its default (--weights auto: convnet starts from its
 embedded synthetic pretraining; --train-args "--weights none" trains from scratch); the seconds are the
 whole command, TensorFlow import included. Reported per row: test accuracy, epochs
@@ -37,6 +39,8 @@ from cnnport.train.folders import FOLDER_KINDS, small_folder
 from cnnport.train.synthetic import cluttered_digits, digit_folder
 
 MODELS = ("convnet", "lenet5", "alexnet", "mobilenet_v2")
+OUTSIDE = Path(__file__).resolve().parent / "outside" / "make.py"
+OUTSIDE_KINDS = ("objects", "arrows", "rings", "glyphs")
 
 
 def _parse_set(text: str) -> tuple[int, int]:
@@ -50,6 +54,12 @@ def _make_set(name: str, folder: Path, seed: int) -> int:
     if name in FOLDER_KINDS:
         small_folder(folder, name, seed=seed)
         return len(FOLDER_KINDS.get(name).classes)
+    if name.startswith("outside-"):
+        # A generator cnnport did not write (benchmarks/outside/make.py): 3 classes x 100.
+        kind = name.removeprefix("outside-")
+        subprocess.run([sys.executable, str(OUTSIDE), str(folder), "--kind", kind, "--seed", str(seed)],
+                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        return 3
     classes, per_class = _parse_set(name)
     if name.startswith("digits"):
         digit_folder(folder, classes=classes, per_class=per_class, size=32)
@@ -100,8 +110,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--sets",
         default="3x100,10x150",
-        help="CLASSESxPER_CLASS (cluttered), digitsCxN (plain) or a folder kind "
-        f"({', '.join(FOLDER_KINDS)}), comma-separated",
+        help="CLASSESxPER_CLASS (cluttered), digitsCxN (plain), a folder kind "
+        f"({', '.join(FOLDER_KINDS)}) or outside-KIND, a kind of the generator cnnport did not write "
+        f"({', '.join(OUTSIDE_KINDS)}; its seeds are 100 and 101), comma-separated",
     )
     parser.add_argument("--models", default=",".join(MODELS), help="architectures, comma-separated")
     parser.add_argument("--img-size", default="96", help="--img-size of the runs, comma-separated")
