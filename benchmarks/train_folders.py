@@ -6,8 +6,9 @@
 Each set is digits of the embedded scikit-learn set pasted at random places on
 cluttered 96x96 canvases (cnnport.train.synthetic.cluttered_digits), CLASSESxPER_CLASS
 images; a set named digitsCxN is the plain embedded digits as 32x32 PNGs (digit_folder);
-a set named outside-KIND is made by benchmarks/outside/make.py, a generator written
-independently of cnnport's (docs/small-data.md), with seeds 100 and 101. Each row is one fresh `cnnport train --data SET --model M --img-size S`
+a set named outside-KIND is made by one of the generators in benchmarks/outside, written
+independently of cnnport's (docs/small-data.md): make.py's kinds with seeds 100 and 101,
+photos.py's (real-photograph backgrounds) with seeds 200 and 201. Each row is one fresh `cnnport train --data SET --model M --img-size S`
 process with every other flag at its default (--weights auto: convnet starts from its
 embedded synthetic pretraining; --train-args "--weights none" trains from scratch); the seconds are the
 whole command, TensorFlow import included. Reported per row: test accuracy, epochs
@@ -39,8 +40,12 @@ from cnnport.train.folders import FOLDER_KINDS, small_folder
 from cnnport.train.synthetic import cluttered_digits, digit_folder
 
 MODELS = ("convnet", "lenet5", "alexnet", "mobilenet_v2")
-OUTSIDE = Path(__file__).resolve().parent / "outside" / "make.py"
-OUTSIDE_KINDS = ("objects", "arrows", "rings", "glyphs")
+# Generators cnnport did not write (benchmarks/outside/README.md): kind -> script.
+_OUTSIDE = Path(__file__).resolve().parent / "outside"
+OUTSIDE_KINDS = {
+    **{kind: _OUTSIDE / "make.py" for kind in ("objects", "arrows", "rings", "glyphs")},
+    **{kind: _OUTSIDE / "photos.py" for kind in ("suits", "faces", "plates")},
+}
 
 
 def _parse_set(text: str) -> tuple[int, int]:
@@ -57,7 +62,10 @@ def _make_set(name: str, folder: Path, seed: int) -> int:
     if name.startswith("outside-"):
         # A generator cnnport did not write (benchmarks/outside/make.py): 3 classes x 100.
         kind = name.removeprefix("outside-")
-        subprocess.run([sys.executable, str(OUTSIDE), str(folder), "--kind", kind, "--seed", str(seed)],
+        if kind not in OUTSIDE_KINDS:
+            raise SystemExit(f"unknown set {name!r}: the outside kinds are {', '.join(OUTSIDE_KINDS)}")
+        script = OUTSIDE_KINDS[kind]
+        subprocess.run([sys.executable, str(script), str(folder), "--kind", kind, "--seed", str(seed)],
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         return 3
     classes, per_class = _parse_set(name)
@@ -111,8 +119,9 @@ def _arguments() -> argparse.Namespace:
         "--sets",
         default="3x100,10x150",
         help="CLASSESxPER_CLASS (cluttered), digitsCxN (plain), a folder kind "
-        f"({', '.join(FOLDER_KINDS)}) or outside-KIND, a kind of the generator cnnport did not write "
-        f"({', '.join(OUTSIDE_KINDS)}; its seeds are 100 and 101), comma-separated",
+        f"({', '.join(FOLDER_KINDS)}) or outside-KIND, a kind of the generators cnnport did not write "
+        f"({', '.join(OUTSIDE_KINDS)}; seeds 100 and 101 for make.py's, 200 and 201 for photos.py's), "
+        "comma-separated",
     )
     parser.add_argument("--models", default=",".join(MODELS), help="architectures, comma-separated")
     parser.add_argument("--img-size", default="96", help="--img-size of the runs, comma-separated")
