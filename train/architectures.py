@@ -154,7 +154,7 @@ def _receptive_field(stride: int, stages: int, pool_last: bool) -> int:
     return field
 
 
-def convnet_plan(height: int, width: int) -> ConvnetPlan:
+def convnet_plan(height: int, width: int, full: bool = False) -> ConvnetPlan:
     """convnet's shape for an input of ``height`` x ``width`` pixels.
 
     Up to 36 px it is the 32 px network: three pooled stages, a 36 px receptive field.
@@ -173,21 +173,30 @@ def convnet_plan(height: int, width: int) -> ConvnetPlan:
     defaults, four stages at full resolution reached 82% and 78% test accuracy on two
     generated sets, against 57% and 70% with a stride-2 stem and three stages.
 
+    ``full`` (``--stem full``) keeps the first convolution at stride 1 above 68 px too,
+    with at most four stages, whose field then covers less than the image: the pretrained
+    stages (learnt at 48 px, stride 1) then see the full grid (docs/small-data.md#the-stem-at-96-px).
+
     Example:
         >>> [tuple(convnet_plan(s, s)) for s in (32, 64, 96, 224)]
         [(1, 3, True, 36), (1, 4, False, 68), (2, 4, False, 133), (2, 5, False, 277)]
+        >>> tuple(convnet_plan(96, 96, full=True))
+        (1, 4, False, 68)
     """
     side = min(height, width)
     field = _receptive_field(1, 3, True)
     if field >= side:  # the 32 px network
         return ConvnetPlan(1, 3, True, field)
-    for stride in (1, 2):
+    for stride in (1,) if full else (1, 2):
         for stages in range(4, len(CONVNET_FILTERS) + 1):
             field = _receptive_field(stride, stages, False)
             if field >= side:
                 break
         if stages <= MAX_FULL_RESOLUTION_STAGES and field >= side:
             break
+    if full and stages > MAX_FULL_RESOLUTION_STAGES:
+        stages = MAX_FULL_RESOLUTION_STAGES
+        field = _receptive_field(1, stages, False)
     return ConvnetPlan(stride, stages, False, field)
 
 
@@ -195,10 +204,11 @@ def convnet_plan(height: int, width: int) -> ConvnetPlan:
 def convnet(spec: InputSpec, num_classes: int, cfg: TrainConfig):
     """A modern small CNN: stages of (conv-BN-act) x2 + max pool, global average pooling,
     dropout. Three stages at 32 px; larger inputs get as many stages as the receptive field
-    needs to cover the image, and a stride-2 first convolution from 69 px (:func:`convnet_plan`)."""
+    needs to cover the image, and a stride-2 first convolution from 69 px unless ``cfg.stem``
+    is ``full`` (:func:`convnet_plan`)."""
     _, layers = _layers()
     inputs = _input(spec)
-    plan = convnet_plan(spec.height, spec.width)
+    plan = convnet_plan(spec.height, spec.width, full=cfg.stem == "full")
     x = layers.Rescaling(1 / 255.0)(inputs)
     for stage, filters in enumerate(CONVNET_FILTERS[: plan.stages]):
         x = _conv(

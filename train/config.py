@@ -26,6 +26,7 @@ DISTRIBUTE = ("none", "mirrored", "multiworker")
 CACHES = ("auto", "memory", "mmap")
 MIXES = ("none", "mixup", "cutmix")
 FILLS = ("constant", "reflect")
+STEMS = ("strided", "full")
 # The key of config.json that records how the run was distributed (not a flag).
 DISTRIBUTION_KEY = "distribution"
 
@@ -64,6 +65,12 @@ class TrainConfig:
         None,
         "width multiplier of convnet / alexnet / vgg16 / mobilenet (channels scale by it; default: resolved "
         "from the training split's size, see train/defaults.py; 1 for now)",
+    )
+    stem: str = _opt(
+        "strided",
+        "convnet's first convolution: strided (stride 2 from 69 px, the size rule of train/architectures.py) "
+        "or full (stride 1 at every size: every pixel, about 2.5x the training time at 96 px; see "
+        "docs/small-data.md for where it helps and where it does not)",
     )
     activation: str = _opt("relu", "activation of the hidden layers: " + ", ".join(ACTIVATIONS))
     pooling: str = _opt("max", "pooling of the small CNNs: max or average")
@@ -144,6 +151,7 @@ class TrainConfig:
             ("color", self.color in (None, "RGB", "GRAY"), "RGB or GRAY"),
             ("width", self.width is None or 0 < self.width <= 4, "in (0, 4]"),
             ("fill", self.fill in FILLS, ", ".join(FILLS)),
+            ("stem", self.stem in STEMS, ", ".join(STEMS)),
             ("activation", self.activation in ACTIVATIONS, ", ".join(ACTIVATIONS)),
             ("pooling", self.pooling in POOLINGS, ", ".join(POOLINGS)),
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),

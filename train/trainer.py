@@ -394,6 +394,10 @@ def _log_choices(config: TrainConfig, aug, schedule: Schedule, folder: bool) -> 
             "weights: synthetic (convnet's embedded pretraining on generated shapes, glyphs and textures, "
             "train/pretrained.py); --weights none trains from scratch"
         )
+    if config.model == "convnet" and config.stem == "full" and (config.img_size or 0) > 68:
+        logger.info(
+            "stem: full resolution (stride 1) at %d px; --stem strided costs about half", config.img_size
+        )
     if folder and config.weights in SCRATCH_OR_SYNTHETIC:
         logger.info(PRETRAINED_HINT, config.weights)
 

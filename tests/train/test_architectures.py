@@ -87,6 +87,33 @@ def test_convnet_grows_with_the_input_until_its_field_covers_it(size, stem, filt
     assert len(pools) == plan.stages - (not plan.pool_last)
 
 
+def test_a_full_stem_keeps_every_pixel_and_the_pretrained_layers_fit():
+    # --stem full at 96 px: stride 1 and the four stages the embedded weights hold, so the
+    # pretrained layers load as they do at 64 px; at 32 px the network is the same either way.
+    model = build_model("convnet", InputSpec(96, 96, 3, "RGB"), 3, TrainConfig(model="convnet", stem="full"))
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert [c.strides for c in convs] == [(1, 1)] * 8
+    pooled = next(layer for layer in model.layers if type(layer).__name__ == "GlobalAveragePooling2D")
+    assert pooled.input.shape[1:3] == (12, 12)
+    strided = build_model(
+        "convnet", InputSpec(96, 96, 3, "RGB"), 3, TrainConfig(model="convnet", stem="strided")
+    )
+    assert [w.shape for w in model.get_weights()] == [w.shape for w in strided.get_weights()]
+    small = [
+        build_model("convnet", InputSpec(32, 32, 3, "RGB"), 3, TrainConfig(stem=s))
+        for s in ("full", "strided")
+    ]
+    assert [w.shape for w in small[0].get_weights()] == [w.shape for w in small[1].get_weights()]
+
+
+def test_the_default_stem_is_the_strided_network_of_runs_saved_before_it():
+    model = build_model(
+        "convnet", InputSpec(96, 96, 3, "RGB"), 3, TrainConfig(model="convnet", weights="none")
+    )
+    first = next(layer for layer in model.layers if type(layer).__name__ == "Conv2D")
+    assert first.strides == (2, 2)
+
+
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "tanh", "sigmoid"])
 def test_activations_are_selectable(activation):
     model = build_model("lenet5", InputSpec(32, 32, 1, "GRAY"), 10, TrainConfig(activation=activation))

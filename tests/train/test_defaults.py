@@ -2,6 +2,7 @@
 
 import pytest
 
+from cnnport.runtime import InputError
 from cnnport.train.augment import augmentation_for
 from cnnport.train.config import TrainConfig
 from cnnport.train.defaults import resolve_schedule
@@ -76,3 +77,8 @@ def test_color_jitter_and_reflected_edges_are_opt_in_and_run():
     assert np.isfinite(out).all()
     assert resolve_width(TrainConfig(model="convnet"), 210) == 1.0  # unchanged until measured
     assert resolve_width(TrainConfig(model="convnet", width=0.5), 210) == 0.5
+
+
+def test_an_unknown_stem_is_refused_with_the_accepted_ones():
+    with pytest.raises(InputError, match="--stem must be strided, full; received 'wide'"):
+        TrainConfig(stem="wide")
