@@ -60,14 +60,14 @@ def _make_set(name: str, folder: Path, seed: int) -> int:
         small_folder(folder, name, seed=seed)
         return len(FOLDER_KINDS.get(name).classes)
     if name.startswith("outside-"):
-        # A generator cnnport did not write (benchmarks/outside/make.py): 3 classes x 100.
+        # A generator cnnport did not write (benchmarks/outside): a folder per class.
         kind = name.removeprefix("outside-")
         if kind not in OUTSIDE_KINDS:
             raise SystemExit(f"unknown set {name!r}: the outside kinds are {', '.join(OUTSIDE_KINDS)}")
         script = OUTSIDE_KINDS[kind]
         subprocess.run([sys.executable, str(script), str(folder), "--kind", kind, "--seed", str(seed)],
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-        return 3
+        return sum(1 for path in folder.iterdir() if path.is_dir())
     classes, per_class = _parse_set(name)
     if name.startswith("digits"):
         digit_folder(folder, classes=classes, per_class=per_class, size=32)

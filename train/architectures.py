@@ -187,16 +187,16 @@ def convnet_plan(height: int, width: int, full: bool = False) -> ConvnetPlan:
     field = _receptive_field(1, 3, True)
     if field >= side:  # the 32 px network
         return ConvnetPlan(1, 3, True, field)
-    for stride in (1,) if full else (1, 2):
+    if full:
+        stages = MAX_FULL_RESOLUTION_STAGES
+        return ConvnetPlan(1, stages, False, _receptive_field(1, stages, False))
+    for stride in (1, 2):
         for stages in range(4, len(CONVNET_FILTERS) + 1):
             field = _receptive_field(stride, stages, False)
             if field >= side:
                 break
         if stages <= MAX_FULL_RESOLUTION_STAGES and field >= side:
             break
-    if full and stages > MAX_FULL_RESOLUTION_STAGES:
-        stages = MAX_FULL_RESOLUTION_STAGES
-        field = _receptive_field(1, stages, False)
     return ConvnetPlan(stride, stages, False, field)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from cnnport.runtime import InputSpec, ModelCard, OutputSpec, Provenance, ResizeSpec, __version__, require
 from cnnport.runtime.files import atomic_path, atomic_write_text
 
-from .architectures import ARCHITECTURES, build_model
+from .architectures import ARCHITECTURES, build_model, convnet_plan
 from .augment import augmentation_for, augmentation_layers, policy_name
 from .batchnorm import set_batchnorm_momentum
 from .callbacks import EarlyStoppingPastChance, NanGuard, above_chance
@@ -394,10 +394,9 @@ def _log_choices(config: TrainConfig, aug, schedule: Schedule, folder: bool) -> 
             "weights: synthetic (convnet's embedded pretraining on generated shapes, glyphs and textures, "
             "train/pretrained.py); --weights none trains from scratch"
         )
-    if config.model == "convnet" and config.stem == "full" and (config.img_size or 0) > 68:
-        logger.info(
-            "stem: full resolution (stride 1) at %d px; --stem strided costs about half", config.img_size
-        )
+    size = input_spec_for(config).height
+    if config.model == "convnet" and config.stem == "full" and convnet_plan(size, size).stride > 1:
+        logger.info("stem: full resolution (stride 1) at %d px; --stem strided costs about half", size)
     if folder and config.weights in SCRATCH_OR_SYNTHETIC:
         logger.info(PRETRAINED_HINT, config.weights)
 
