@@ -9,8 +9,10 @@ from pathlib import Path
 from cnnport.runtime import PROVIDERS, Engine, InputError, require
 
 __all__ = [
+    "INT8_GEMM",
     "add_custom_objects_argument",
     "add_engine_arguments",
+    "add_int8_gemm_argument",
     "add_source_arguments",
     "engine_from_args",
     "frame_size",
@@ -34,6 +36,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its choice)"
     )
+    add_int8_gemm_argument(parser)
     parser.add_argument(
         "--labels", default=None, help="text file of class names, one a line, for an ONNX without a card"
     )
@@ -43,6 +46,21 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HxW",
         help="input height x width for an ONNX without a card, e.g. 224x224",
     )
+
+
+def add_int8_gemm_argument(parser: argparse.ArgumentParser, extra: str = "") -> None:
+    """``--int8-gemm auto|on|off``: the Engine's int8_gemm (runtime/int8gemm.py)."""
+    parser.add_argument(
+        "--int8-gemm",
+        default="auto",
+        choices=list(INT8_GEMM),
+        help="int8 convolutions on onnxruntime's GEMM kernels (AMX tiles) instead of its direct ones; "
+        "auto times both at load on a CPU with AMX-INT8 and keeps the faster; the outputs are identical"
+        + extra,
+    )
+
+
+INT8_GEMM = {"auto": None, "on": True, "off": False}  # --int8-gemm -> Engine(int8_gemm=...)
 
 
 def parse_size(
@@ -72,6 +90,7 @@ def engine_from_args(args: argparse.Namespace, *, spinning: bool = True) -> Engi
         device_id=args.device_id,
         threads=args.threads,
         spinning=spinning,
+        int8_gemm=INT8_GEMM[args.int8_gemm],
         labels=labels,
         input_size=size,
     )

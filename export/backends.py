@@ -60,6 +60,7 @@ class Target:
     spinning: bool = True
     device_id: int = 0
     custom_objects: tuple[str, ...] = ()  # the .keras' own code (usercode.py)
+    int8_gemm: bool | None = None  # the Engine's int8_gemm (None: auto)
 
 
 @dataclass
@@ -95,6 +96,7 @@ def open_engine(target: Target, io_binding: bool | None = None) -> Any:
             device_id=target.device_id,
             threads=target.threads,
             spinning=target.spinning,
+            int8_gemm=target.int8_gemm,
             warmup=False,
             io_binding=io_binding,
         )

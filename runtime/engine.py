@@ -23,9 +23,10 @@ import onnxruntime as ort
 from .card import METADATA_KEY, InputSpec, ModelCard, OutputSpec
 from .errors import CnnportError, InputError, ModelMismatchError, ProviderError
 from .heatmap import CAM_HEADS, heatmap_for
+from .int8gemm import cpu_has_amx_int8, has_gemm_convolutions
 from .modelfile import open_session
 from .preprocess import ImageLike, decode_all, preprocess, to_frame_color
-from .providers import CUDA, TENSORRT, resolve_providers, verify_providers
+from .providers import CPU, CUDA, TENSORRT, resolve_providers, verify_providers
 from .tensors import check_frames, check_tensor
 
 __all__ = ["Candidate", "Engine", "Prediction"]
@@ -94,6 +95,15 @@ class Engine:
             latency on cores nothing else wants); turn off for live apps so an idle
             engine does not burn CPU between frames, and on a CPU that other programs
             keep busy, where it is faster off (docs/performance.md).
+        int8_gemm: run the deep int8 convolutions (256 or more weights per output channel)
+            on onnxruntime's int8 GEMM kernels, which use AMX tiles where the CPU has
+            them, instead of its direct convolution kernels; an exact rewrite made in
+            memory at load (the outputs are bit-identical; :mod:`cnnport.runtime.int8gemm`).
+            None (auto): on the CPU provider of a CPU that reports AMX-INT8, both ways are
+            timed at load (about 25 batch-1 calls each) and the GEMM kernels kept only
+            when 3% faster (ResNet50 int8: 1.3x at 2 threads; a 96 px convnet: slower at
+            2 threads); off elsewhere. ``int8_gemm`` then says what was chosen and
+            ``int8_gemm_ms`` the two timings. No effect on a float model.
         labels: class names for an ONNX without a card (or to rename a card's labels).
         input_size: (height, width) for an ONNX without a card whose graph does not
             fix them.
@@ -122,6 +132,7 @@ class Engine:
         device_id: int = 0,
         threads: int | None = None,
         spinning: bool = True,
+        int8_gemm: bool | None = None,
         labels: Sequence[str] | None = None,
         input_size: tuple[int, int] | None = None,
         color: str | None = None,
@@ -135,10 +146,26 @@ class Engine:
             raise InputError(f"max_batch must be at least 1; received {max_batch}")
         self.max_batch = max_batch
         choice = resolve_providers(providers, device_id)
+        if int8_gemm and choice.open is not None:
+            raise ProviderError(f"int8_gemm is onnxruntime's; provider {choice.name!r} runs OpenVINO")
+        # auto: measured below, where it can help (the CPU provider on an AMX CPU, a model
+        # with int8 convolutions the rewrite moves)
+        measure_gemm = (
+            int8_gemm is None
+            and choice.open is None
+            and choice.required == CPU
+            and cpu_has_amx_int8()
+            and has_gemm_convolutions(self.path)
+        )
+        self.int8_gemm = bool(int8_gemm)
+        # (plain, GEMM) batch-1 milliseconds where auto measured them, else None
+        self.int8_gemm_ms: tuple[float, float] | None = None
         if choice.open is not None:  # not onnxruntime (openvino): spinning is onnxruntime's setting
             self._session = choice.open(self.path, threads)
         else:
-            self._session = open_session(self.path, choice.providers, threads, spinning)
+            self._session = open_session(
+                self.path, choice.providers, threads, spinning, int8_gemm=self.int8_gemm
+            )
         # A frame model's session specialized to one frame size (see _session_for).
         self._reopen = None if choice.open is not None else (choice.providers, threads, spinning)
         self._sized: tuple[tuple[int, ...], Any] | None = None
@@ -159,14 +186,40 @@ class Engine:
         if io_binding and choice.open is not None:
             raise ProviderError(f"io_binding is onnxruntime's; provider {choice.name!r} runs OpenVINO")
         self.io_binding = on_gpu if io_binding is None else io_binding
+        shape = (
+            self.card.input.shape if self.frame is None else (*self.card.input.shape[:2], self.frame.channels)
+        )
+        sample = np.zeros((1, *shape), self.card.input.dtype if self.frame is None else np.uint8)
+        if measure_gemm:
+            self._choose_int8_gemm(sample)
         if warmup:
-            shape = (
-                self.card.input.shape
-                if self.frame is None
-                else (*self.card.input.shape[:2], self.frame.channels)
-            )
-            self.run(np.zeros((1, *shape), self.card.input.dtype if self.frame is None else np.uint8))
+            self.run(sample)
         self.load_seconds = time.perf_counter() - started
+
+    def _choose_int8_gemm(self, sample: np.ndarray) -> None:
+        """Times the model at batch 1 as it is and with its int8 convolutions on the GEMM
+        kernels, interleaved, and keeps the GEMM session only when it is clearly faster
+        (3%): which is faster depends on the model and the thread count (ResNet50 int8
+        gains 1.3x at 2 threads, a 96 px convnet loses 13% there and gains 14% at one;
+        docs/performance.md). Both give bit-identical outputs. About 25 calls of each."""
+        gemm = open_session(self.path, *self._reopen, int8_gemm=True)
+        feed = {self._input_name: sample}
+        sessions = (self._session, gemm)
+        times: tuple[list[float], list[float]] = ([], [])
+        for session in sessions:
+            for _ in range(3):
+                session.run(None, feed)
+        for _ in range(5):
+            for session, spent in zip(sessions, times, strict=True):
+                for _ in range(5):
+                    begin = time.perf_counter()
+                    session.run(None, feed)
+                    spent.append(time.perf_counter() - begin)
+        plain_ms, gemm_ms = (float(np.median(t)) * 1e3 for t in times)
+        self.int8_gemm_ms = (plain_ms, gemm_ms)
+        if gemm_ms < 0.97 * plain_ms:
+            self._session, self.int8_gemm = gemm, True
+        logger.info("int8 GEMM kernels: %.3f ms vs %.3f ms direct; %s", gemm_ms, plain_ms, self.int8_gemm)
 
     @property
     def sized_for(self) -> tuple[int, ...] | None:
@@ -351,7 +404,7 @@ class Engine:
         if not fixed:
             return self._session
         try:
-            session = open_session(self.path, *self._reopen, fixed=fixed)
+            session = open_session(self.path, *self._reopen, fixed=fixed, int8_gemm=self.int8_gemm)
         except CnnportError as exc:  # the general session still runs it
             logger.debug("no session for frames of %s: %s", size, exc)
             self._reopen = None

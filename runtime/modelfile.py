@@ -18,6 +18,7 @@ and refuses malformed input, so it cannot be led out of the file's bytes.
 
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 import re
@@ -30,6 +31,8 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from .card import METADATA_KEY, ModelCard
 from .errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ExternalData",
@@ -65,15 +68,31 @@ SPIN_DURATION_US = 20
 
 
 def open_session(
-    path: Path, providers: list, threads: int | None, spinning: bool, fixed: dict[str, int] | None = None
+    path: Path,
+    providers: list,
+    threads: int | None,
+    spinning: bool,
+    fixed: dict[str, int] | None = None,
+    int8_gemm: bool = False,
 ) -> ort.InferenceSession:
     """Opens an onnxruntime session, turning every load failure into ModelLoadError.
 
     ``fixed`` gives free input dimensions (by their names) a value for this session, so
-    onnxruntime folds what depends on them at load (a frame model's index tables)."""
+    onnxruntime folds what depends on them at load (a frame model's index tables).
+    ``int8_gemm`` opens the model with its deep int8 convolutions moved to onnxruntime's
+    GEMM kernels (:mod:`.int8gemm`; an exact rewrite, made in memory, the file untouched);
+    a model without such convolutions, or with external data, opens as it is."""
     check_model_file(path)
-    if not is_ort_format(path):  # an ORT-format file holds its weights itself: nothing to check
-        check_external_data(path)
+    source: str | bytes = str(path)
+    ort_format = is_ort_format(path)  # an ORT-format file holds its weights itself: nothing to check
+    external = not ort_format and check_external_data(path)
+    if int8_gemm and not ort_format and not external:
+        from .int8gemm import move_to_gemm  # it reads protobuf with this module's helpers
+
+        data, moved = move_to_gemm(path.read_bytes())
+        if moved:
+            logger.debug("%s: %d int8 convolutions on the GEMM kernels", path, moved)
+            source = data
     options = ort.SessionOptions()
     for name, value in (fixed or {}).items():
         options.add_free_dimension_override_by_name(name, value)
@@ -89,7 +108,7 @@ def open_session(
     else:
         options.add_session_config_entry("session.intra_op.spin_duration_us", str(SPIN_DURATION_US))
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        session = ort.InferenceSession(source, sess_options=options, providers=providers)
     except _ORT_LOAD_ERRORS as exc:
         raise ModelLoadError(_load_error_message(path, exc)) from exc
     except UnicodeDecodeError:
@@ -361,8 +380,11 @@ def external_data(data: bytes | memoryview | mmap.mmap) -> list[ExternalData]:
     return found
 
 
-def check_external_data(path: Path) -> None:
+def check_external_data(path: Path) -> bool:
     """Refuses an .onnx file whose external weight files are not safely inside its folder.
+
+    Returns:
+        Whether the file keeps any weights in external files (all of them checked).
 
     Raises:
         ModelLoadError: naming the tensor, the location, and the rule it breaks.
@@ -384,6 +406,7 @@ def check_external_data(path: Path) -> None:
                 "files inside the model's folder, named by a relative path without '..', "
                 "not symlinks and not hardlinks"
             )
+    return bool(tensors)
 
 
 def _location_problem(folder: Path, location: str | None) -> str | None:

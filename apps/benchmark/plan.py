@@ -34,6 +34,7 @@ class BenchPlan:
     threads: int | None = None
     spinning: bool = True
     device_id: int = 0
+    int8_gemm: bool | None = None
 
     def checked(self) -> BenchPlan:
         """The plan with every name looked up in its registry (UnknownNameError otherwise)."""
@@ -63,7 +64,13 @@ class BenchPlan:
             (
                 v,
                 Target(
-                    variant_path(self.model, v), p, self.keras, self.threads, self.spinning, self.device_id
+                    variant_path(self.model, v),
+                    p,
+                    self.keras,
+                    self.threads,
+                    self.spinning,
+                    self.device_id,
+                    int8_gemm=self.int8_gemm,
                 ),
             )
             for v in variants

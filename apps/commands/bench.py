@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cnnport.runtime import InputError
 
+from ..arguments import INT8_GEMM, add_int8_gemm_argument
 from ..command import Command, command
 
 
@@ -97,6 +98,7 @@ class Bench(Command):
             action="store_true",
             help="onnxruntime threads sleep instead of spinning when idle",
         )
+        add_int8_gemm_argument(parser, " (engine rows; off: the direct kernels, as before)")
         parser.add_argument("--device-id", type=int, default=0, help="GPU index for cuda/tensorrt")
         parser.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
 
@@ -119,6 +121,7 @@ class Bench(Command):
             threads=args.threads,
             spinning=not args.no_spinning,
             device_id=args.device_id,
+            int8_gemm=INT8_GEMM[args.int8_gemm],
         )
         if not plan.providers or not plan.runners:
             raise InputError("--providers and --runners need at least one name each")

@@ -53,6 +53,7 @@ class Report:
     cameras: dict[str, str]
     display: str
     opencv_gui: str
+    int8_kernels: str = ""
     problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -176,6 +177,14 @@ def _problems(report: Report) -> list[str]:
     return problems
 
 
+def _int8_kernels() -> str:
+    from ...runtime.int8gemm import cpu_has_amx_int8
+
+    if cpu_has_amx_int8():
+        return "AMX-INT8: yes; the Engine times int8 convolutions on onnxruntime's GEMM kernels at load (int8_gemm)"
+    return "AMX-INT8: no; int8 convolutions run on onnxruntime's direct kernels"
+
+
 def collect_report(*, probe_cameras: bool = True) -> Report:
     """Looks at this machine; never imports TensorFlow."""
     built_in, working = _providers()
@@ -191,6 +200,7 @@ def collect_report(*, probe_cameras: bool = True) -> Report:
         cameras=_cameras() if probe_cameras else {"(skipped)": "--no-cameras"},
         display=f"yes ({display})" if display else "no (headless: use cnnport webcam --headless)",
         opencv_gui=_opencv_gui(),
+        int8_kernels=_int8_kernels(),
     )
     report.problems = _problems(report)
     return report
@@ -217,6 +227,7 @@ def format_report(report: Report) -> str:
     lines += [f"  {name:<10} {status}" for name, status in report.cameras.items()]
     lines.append(f"display     {report.display}")
     lines.append(f"opencv GUI  {report.opencv_gui}")
+    lines.append(f"int8 CPU    {report.int8_kernels}")
     lines.append("problems:" if report.problems else "problems:   none found")
     lines += [f"  - {problem}" for problem in report.problems]
     return "\n".join(lines)
