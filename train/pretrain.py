@@ -23,24 +23,26 @@ import numpy as np
 from cnnport.runtime.files import atomic_path
 
 from .pretrained import backbone_layers
+from .pretraining import SCENES
 
 __all__ = ["main", "save_backbone"]
 
 
-def _generate(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _generate(args: tuple[int, int, int, str]) -> tuple[np.ndarray, np.ndarray]:
     from .pretraining import pretraining_images
 
-    count, size, seed = args
-    images, labels, _ = pretraining_images(count, size, seed)
+    count, size, seed, scenes = args
+    images, labels, _ = pretraining_images(count, size, seed, scenes)
     return images, labels
 
 
-def _pictures(count: int, size: int, seed: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+def _pictures(count: int, size: int, seed: int, workers: int, scenes: str) -> tuple[np.ndarray, np.ndarray]:
     from concurrent.futures import ProcessPoolExecutor
 
     chunk = 2000
     jobs = [
-        (min(chunk, count - start), size, seed * 100_000 + start // chunk) for start in range(0, count, chunk)
+        (min(chunk, count - start), size, seed * 100_000 + start // chunk, scenes)
+        for start in range(0, count, chunk)
     ]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_generate, jobs))
@@ -71,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scenes",
+        choices=SCENES,
+        default="plain",
+        help="plain (the shipped weights') or busy scenes (pretraining.py)",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
 
@@ -83,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     from .pretraining import PRETRAINING_CLASSES
 
     start = time.monotonic()
-    x, y = _pictures(args.images, args.size, args.seed, args.workers)
-    vx, vy = _pictures(4000, args.size, args.seed + 1, args.workers)
+    x, y = _pictures(args.images, args.size, args.seed, args.workers, args.scenes)
+    vx, vy = _pictures(4000, args.size, args.seed + 1, args.workers, args.scenes)
     print(f"{len(x)} + {len(vx)} pictures in {time.monotonic() - start:.0f} s", flush=True)
     keras.utils.set_random_seed(args.seed)
     cfg = TrainConfig(model="convnet", width=1.0, img_size=args.size)
@@ -103,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             meta = {
                 "classes": list(PRETRAINING_CLASSES), "images": len(x), "size": args.size,
                 "epochs_done": epoch + 1, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                "seed": args.seed, "val_accuracy": round(float(logs["val_accuracy"]), 4),
+                "seed": args.seed, "scenes": args.scenes, "val_accuracy": round(float(logs["val_accuracy"]), 4),
                 "train_accuracy": round(float(logs["accuracy"]), 4),
                 "seconds": round(time.monotonic() - start), "width": 1.0, "stages": 4,
             }  # fmt: skip

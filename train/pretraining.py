@@ -24,6 +24,13 @@ The pictures are made differently from the family's photos: "dead leaves" backgr
 flat colors, then one object whose color differs from what it covers by a random
 contrast, either way, at a random aspect ratio stretched to the square (as a 4:3 photo
 is stretched at training time), blur, noise and JPEG at random.
+
+``scenes="busy"`` (session 11) makes the scenes harder in the ways a user's photo is: the
+object 20-75% of the side instead of 30-75%; crisp dead leaves and multi-octave noise
+(detail at every scale, like a photograph's texture) as well as the soft backgrounds;
+1-4 distractors that are no class (irregular blobs and straight lines) behind the object;
+and now and then a blob over part of the object (occlusion). The default, ``plain``, is
+what the shipped weights were learnt on.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ import numpy as np
 
 from .folders import digit_glyphs
 
-__all__ = ["PRETRAINING_CLASSES", "pretraining_images"]
+__all__ = ["PRETRAINING_CLASSES", "SCENES", "pretraining_images"]
+
+SCENES = ("plain", "busy")
 
 Shape = Callable[[np.ndarray, float, tuple[float, float], np.random.Generator], None]  # draws 1.0 in a mask
 
@@ -237,15 +246,70 @@ def _background(height: int, width: int, rng: np.random.Generator) -> np.ndarray
     return canvas
 
 
-def _picture(draw: Shape, side_px: int, rng: np.random.Generator) -> np.ndarray:
+def _octaves(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Color value noise summed over octaves (2 to 32 cells across), amplitude falling as 1/f."""
     import cv2
 
+    canvas = np.zeros((height, width, 3), np.float64)
+    for cells in (2, 4, 8, 16, 32):
+        layer = rng.uniform(-1, 1, (cells, cells, 3))
+        canvas += cv2.resize(layer, (width, height), interpolation=cv2.INTER_LINEAR) * (2 / cells) ** 0.7
+    low, high = canvas.min(), canvas.max()
+    span = rng.uniform(80, 255)
+    base = rng.uniform(0, 255 - span)
+    return base + (canvas - low) / max(high - low, 1e-9) * span
+
+
+def _busy_background(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    import cv2
+
+    style = rng.random()
+    if style < 0.35:  # crisp dead leaves: many shapes, little blur
+        canvas = np.empty((height, width, 3), np.float64)
+        canvas[:] = rng.uniform(0, 255, 3)
+        for _ in range(int(rng.integers(15, 60))):
+            color = tuple(float(c) for c in rng.uniform(0, 255, 3))
+            size = max(1, int(min(height, width) * rng.uniform(0.02, 0.35) ** 1.5 * 2))
+            p = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+            if rng.random() < 0.5:
+                cv2.circle(canvas, p, size, color, -1, cv2.LINE_AA)
+            else:
+                cv2.rectangle(canvas, p, (p[0] + size, p[1] + int(size * rng.uniform(0.3, 2))), color, -1)
+        sigma = rng.uniform(0, 1.0)
+        canvas = cv2.GaussianBlur(canvas, (0, 0), sigma) if sigma > 0.2 else canvas
+    elif style < 0.65:
+        canvas = _octaves(height, width, rng)
+    elif style < 0.9:
+        canvas = _background(height, width, rng)
+    else:
+        canvas = np.empty((height, width, 3), np.float64)
+        canvas[:] = rng.uniform(0, 255, 3)
+    side = min(height, width)
+    for _ in range(int(rng.integers(1, 5)) if rng.random() < 0.7 else 0):  # distractors: no class
+        color = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        if rng.random() < 0.6:  # an irregular blob: no class is irregular
+            corners = int(rng.integers(5, 10))
+            angles = np.sort(rng.uniform(0, 2 * np.pi, corners))
+            radii = side * rng.uniform(0.03, 0.2) * rng.uniform(0.4, 1.0, corners)
+            center = rng.uniform(0, (width, height))
+            points = center + np.stack([np.cos(angles), np.sin(angles)], 1) * radii[:, None]
+            cv2.fillPoly(canvas, [np.round(points).astype(np.int32)], color, cv2.LINE_AA)
+        else:
+            ends = [(int(rng.integers(0, width)), int(rng.integers(0, height))) for _ in range(2)]
+            cv2.line(canvas, ends[0], ends[1], color, int(rng.integers(1, 4)), cv2.LINE_AA)
+    return canvas
+
+
+def _picture(draw: Shape, side_px: int, rng: np.random.Generator, scenes: str = "plain") -> np.ndarray:
+    import cv2
+
+    busy = scenes == "busy"
     aspect = float(rng.choice([1.0, 4 / 3, 3 / 4]))
     height = side_px
     width = round(side_px * aspect)
-    canvas = _background(height, width, rng)
+    canvas = (_busy_background if busy else _background)(height, width, rng)
     mask = np.zeros((height, width), np.float64)
-    side = rng.uniform(0.3, 0.75) * min(height, width)
+    side = rng.uniform(0.2 if busy else 0.3, 0.75) * min(height, width)
     half = side / 2
     center = (rng.uniform(half, max(half + 1, width - half)), rng.uniform(half, max(half + 1, height - half)))
     draw(mask, side, center, rng)
@@ -259,6 +323,12 @@ def _picture(draw: Shape, side_px: int, rng: np.random.Generator) -> np.ndarray:
         target = np.clip(under.mean() - gap, 0, 255)
     color = np.clip(color + (target - color.mean()), 0, 255)
     canvas = canvas * (1 - mask[..., None]) + color * mask[..., None]
+    if busy and covered.any() and rng.random() < 0.25:  # a blob over an edge of the object
+        ys, xs = np.nonzero(covered)
+        pick = int(rng.integers(0, len(xs)))
+        radius = max(1, int(side * rng.uniform(0.08, 0.18)))
+        blob = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        cv2.circle(canvas, (int(xs[pick]), int(ys[pick])), radius, blob, -1, cv2.LINE_AA)
     canvas = cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.3, 1.2))
     canvas = canvas + rng.normal(0, rng.uniform(0, 8), canvas.shape)
     picture = np.clip(canvas, 0, 255).astype(np.uint8)
@@ -269,21 +339,26 @@ def _picture(draw: Shape, side_px: int, rng: np.random.Generator) -> np.ndarray:
     return picture
 
 
-def pretraining_images(count: int, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def pretraining_images(
+    count: int, size: int = 64, seed: int = 0, scenes: str = "plain"
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``count`` pictures (uint8 RGB, ``size`` x ``size``), their class indices and the class names.
 
-    Classes are drawn uniformly; the same count, size and seed give the same pictures.
+    Classes are drawn uniformly; the same count, size, seed and scenes (see the module doc)
+    give the same pictures.
 
     Example:
         >>> images, labels, names = pretraining_images(8, size=32)
         >>> images.shape, labels.shape, len(names) > 40
         ((8, 32, 32, 3), (8,), True)
     """
+    if scenes not in SCENES:
+        raise ValueError(f"scenes must be one of {', '.join(SCENES)}; received {scenes!r}")
     names = list(PRETRAINING_CLASSES)
     draws = list(PRETRAINING_CLASSES.values())
     rng = np.random.default_rng([seed, 23])
     labels = rng.integers(0, len(names), count)
     images = np.empty((count, size, size, 3), np.uint8)
     for i, label in enumerate(labels):
-        images[i] = _picture(draws[label], size, rng)
+        images[i] = _picture(draws[label], size, rng, scenes)
     return images, labels.astype(np.int32), names

@@ -108,3 +108,20 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_busy_scenes_are_seeded_and_leave_the_plain_ones_as_they_were():
+    from cnnport.train.pretraining import pretraining_images
+
+    plain, labels, _ = pretraining_images(24, size=48, seed=3)
+    busy, busy_labels, _ = pretraining_images(24, size=48, seed=3, scenes="busy")
+    again, _, _ = pretraining_images(24, size=48, seed=3, scenes="busy")
+    assert busy.shape == plain.shape == (24, 48, 48, 3)
+    assert np.array_equal(busy, again)
+    assert np.array_equal(labels, busy_labels)  # the same classes drawn, in other scenes
+    assert not np.array_equal(busy, plain)
+    # busy scenes carry more detail: mean absolute difference between neighbouring pixels
+    detail = [float(np.abs(np.diff(x.astype(np.int16), axis=2)).mean()) for x in (plain, busy)]
+    assert detail[1] > detail[0]
+    with pytest.raises(ValueError, match="scenes must be one of plain, busy"):
+        pretraining_images(1, scenes="cluttered")
