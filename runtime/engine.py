@@ -101,7 +101,8 @@ class Engine:
             them, instead of its direct convolution kernels; an exact rewrite made in
             memory at load (the outputs are bit-identical; :mod:`cnnport.runtime.int8gemm`).
             None (auto): on the CPU provider of a CPU that reports AMX-INT8, both ways are
-            timed at load (about 25 batch-1 calls each) and the GEMM kernels kept only
+            timed at load (batch 1, seven interleaved rounds of at least 10 ms each; the
+            load takes 0.2-0.9 s longer) and the GEMM kernels kept only
             when 3% faster (ResNet50 int8: 1.3x at 2 threads; a 96 px convnet: slower at
             2 threads); off elsewhere. ``int8_gemm`` then says what was chosen and
             ``int8_gemm_ms`` the two timings. No effect on a float model.
