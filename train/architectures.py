@@ -18,7 +18,7 @@ from .config import TrainConfig
 from .errors import WeightsError
 from .pretrained import load_backbone, resolve_weights
 
-__all__ = ["ARCHITECTURES", "Architecture", "build_model"]
+__all__ = ["ARCHITECTURES", "Architecture", "build_model", "resolve_stem"]
 
 # ImageNet channel means in BGR order, as keras.applications' "caffe" mode uses them.
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -200,15 +200,39 @@ def convnet_plan(height: int, width: int, full: bool = False) -> ConvnetPlan:
     return ConvnetPlan(stride, stages, False, field)
 
 
+AUTO_FULL_STEM_MAX = 96  # --stem auto: the largest side that gets the full stem (measured up to 96 px)
+
+
+def resolve_stem(cfg: TrainConfig, height: int, width: int) -> str:
+    """``--stem`` made concrete: ``auto`` is ``full`` for a pretrained convnet whose input
+    is 69 to 96 px on its shorter side (the pretrained stages, learnt at stride 1, then see
+    the whole grid: docs/small-data.md#the-stem-at-96-px), ``strided`` otherwise. A
+    from-scratch convnet keeps the stride-2 stem, as before ``auto`` existed; above 96 px
+    the full stem has not been measured and costs (side / 96)^2 of the 96 px network.
+
+    Example:
+        >>> [resolve_stem(TrainConfig(model="convnet", weights=w), s, s) for w, s in
+        ...  (("synthetic", 96), ("synthetic", 64), ("synthetic", 128), ("none", 96))]
+        ['full', 'strided', 'strided', 'strided']
+    """
+    if cfg.stem != "auto":
+        return cfg.stem
+    if cfg.model != "convnet" or resolve_weights("convnet", cfg.weights, cfg.width) == "none":
+        return "strided"
+    side = min(height, width)
+    full = convnet_plan(height, width, full=True) != convnet_plan(height, width)
+    return "full" if full and side <= AUTO_FULL_STEM_MAX else "strided"
+
+
 @architecture("convnet", 32, "RGB")
 def convnet(spec: InputSpec, num_classes: int, cfg: TrainConfig):
     """A modern small CNN: stages of (conv-BN-act) x2 + max pool, global average pooling,
     dropout. Three stages at 32 px; larger inputs get as many stages as the receptive field
     needs to cover the image, and a stride-2 first convolution from 69 px unless ``cfg.stem``
-    is ``full`` (:func:`convnet_plan`)."""
+    resolves to ``full`` (:func:`convnet_plan`, :func:`resolve_stem`)."""
     _, layers = _layers()
     inputs = _input(spec)
-    plan = convnet_plan(spec.height, spec.width, full=cfg.stem == "full")
+    plan = convnet_plan(spec.height, spec.width, full=resolve_stem(cfg, spec.height, spec.width) == "full")
     x = layers.Rescaling(1 / 255.0)(inputs)
     for stage, filters in enumerate(CONVNET_FILTERS[: plan.stages]):
         x = _conv(

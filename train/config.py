@@ -26,7 +26,7 @@ DISTRIBUTE = ("none", "mirrored", "multiworker")
 CACHES = ("auto", "memory", "mmap")
 MIXES = ("none", "mixup", "cutmix")
 FILLS = ("constant", "reflect")
-STEMS = ("strided", "full")
+STEMS = ("auto", "strided", "full")
 # The key of config.json that records how the run was distributed (not a flag).
 DISTRIBUTION_KEY = "distribution"
 
@@ -67,10 +67,11 @@ class TrainConfig:
         "from the training split's size, see train/defaults.py; 1 for now)",
     )
     stem: str = _opt(
-        "strided",
-        "convnet's first convolution: strided (stride 2 from 69 px, the size rule of train/architectures.py) "
-        "or full (stride 1 at every size: every pixel, about 2.5x the training time at 96 px; see "
-        "docs/small-data.md for where it helps and where it does not)",
+        "auto",
+        "convnet's first convolution: strided (stride 2 from 69 px, the size rule of train/architectures.py), "
+        "full (stride 1 at every size: every pixel, about 1.7x the training time at 96 px), or auto "
+        "(full from 69 to 96 px when convnet starts from pretrained weights, else strided; see "
+        "docs/small-data.md#the-stem-at-96-px)",
     )
     activation: str = _opt("relu", "activation of the hidden layers: " + ", ".join(ACTIVATIONS))
     pooling: str = _opt("max", "pooling of the small CNNs: max or average")
@@ -206,6 +207,9 @@ class TrainConfig:
         except (OSError, json.JSONDecodeError) as exc:
             raise TrainError(f"cannot read training config {str(path)!r}: {exc}") from None
         data.pop(DISTRIBUTION_KEY, None)
+        # Runs saved before --stem existed had the strided stem; runs saved since record
+        # the resolved choice, never auto.
+        data.setdefault("stem", "strided")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

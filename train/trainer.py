@@ -21,7 +21,7 @@ import numpy as np
 from cnnport.runtime import InputSpec, ModelCard, OutputSpec, Provenance, ResizeSpec, __version__, require
 from cnnport.runtime.files import atomic_path, atomic_write_text
 
-from .architectures import ARCHITECTURES, build_model, convnet_plan
+from .architectures import ARCHITECTURES, build_model, convnet_plan, resolve_stem
 from .augment import augmentation_for, augmentation_layers, policy_name
 from .batchnorm import set_batchnorm_momentum
 from .callbacks import EarlyStoppingPastChance, NanGuard, above_chance
@@ -199,6 +199,8 @@ def _resolved(config: TrainConfig, train_samples: int, role: Role) -> TrainConfi
     config = replace(config, batch_size=schedule.batch_size, lr=schedule.lr, epochs=schedule.epochs,
                      patience=schedule.patience, width=width,
                      weights=resolve_weights(config.model, config.weights, width))  # fmt: skip
+    spec = input_spec_for(config)
+    config = replace(config, stem=resolve_stem(config, spec.height, spec.width))
     if role.is_chief:
         config.save(config.run_dir / "config.json", role.record(schedule.batch_size))
     return config
@@ -396,7 +398,11 @@ def _log_choices(config: TrainConfig, aug, schedule: Schedule, folder: bool) -> 
         )
     size = input_spec_for(config).height
     if config.model == "convnet" and config.stem == "full" and convnet_plan(size, size).stride > 1:
-        logger.info("stem: full resolution (stride 1) at %d px; --stem strided costs about half", size)
+        logger.info(
+            "stem: full resolution (stride 1) at %d px, for the pretrained stages; --stem strided trains "
+            "about 1.7x faster and computes a quarter as much, but learns small details less well",
+            size,
+        )
     if folder and config.weights in SCRATCH_OR_SYNTHETIC:
         logger.info(PRETRAINED_HINT, config.weights)
 

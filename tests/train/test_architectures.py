@@ -1,5 +1,7 @@
 """Every registered architecture builds, trains a step, saves, and reloads safely."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ pytest.importorskip("tensorflow")
 
 from cnnport.runtime import InputSpec
 from cnnport.train import ARCHITECTURES, TrainConfig, build_model
+from cnnport.train.architectures import resolve_stem
 
 # Small inputs keep a training step of the big backbones to seconds on a CPU.
 TINY_SIZE = {"alexnet": 32, "vgg16": 32}
@@ -106,12 +109,33 @@ def test_a_full_stem_keeps_every_pixel_and_the_pretrained_layers_fit():
     assert [w.shape for w in small[0].get_weights()] == [w.shape for w in small[1].get_weights()]
 
 
-def test_the_default_stem_is_the_strided_network_of_runs_saved_before_it():
-    model = build_model(
-        "convnet", InputSpec(96, 96, 3, "RGB"), 3, TrainConfig(model="convnet", weights="none")
-    )
-    first = next(layer for layer in model.layers if type(layer).__name__ == "Conv2D")
-    assert first.strides == (2, 2)
+def _first_stride(model):
+    return next(layer for layer in model.layers if type(layer).__name__ == "Conv2D").strides
+
+
+def test_the_auto_stem_is_full_only_for_a_pretrained_convnet_up_to_96_px():
+    # From scratch the stride-2 stem of runs saved before --stem stays; from the embedded
+    # weights 69-96 px get the full grid, and above 96 px (unmeasured) the strided one.
+    def build(size, weights):
+        spec = InputSpec(size, size, 3, "RGB")
+        return build_model("convnet", spec, 3, TrainConfig(model="convnet", weights=weights))
+
+    assert _first_stride(build(96, "none")) == (2, 2)
+    assert _first_stride(build(96, "synthetic")) == (1, 1)
+    assert _first_stride(build(80, "auto")) == (1, 1)
+    assert _first_stride(build(128, "synthetic")) == (2, 2)
+    assert resolve_stem(TrainConfig(model="convnet", stem="strided"), 96, 96) == "strided"
+    assert resolve_stem(TrainConfig(model="convnet", stem="full", weights="none"), 96, 96) == "full"
+    assert resolve_stem(TrainConfig(model="lenet5"), 96, 96) == "strided"
+
+
+def test_a_config_saved_before_the_stem_flag_resumes_with_the_strided_stem(tmp_path):
+    data = TrainConfig(model="convnet", img_size=96, weights="synthetic").to_dict()
+    del data["stem"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    loaded = TrainConfig.load(tmp_path / "config.json")
+    assert loaded.stem == "strided"
+    assert _first_stride(build_model("convnet", InputSpec(96, 96, 3, "RGB"), 3, loaded)) == (2, 2)
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "tanh", "sigmoid"])

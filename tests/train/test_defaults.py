@@ -80,5 +80,5 @@ def test_color_jitter_and_reflected_edges_are_opt_in_and_run():
 
 
 def test_an_unknown_stem_is_refused_with_the_accepted_ones():
-    with pytest.raises(InputError, match="--stem must be strided, full; received 'wide'"):
+    with pytest.raises(InputError, match="--stem must be auto, strided, full; received 'wide'"):
         TrainConfig(stem="wide")
