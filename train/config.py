@@ -70,7 +70,8 @@ class TrainConfig:
         "auto",
         "convnet's first convolution: strided (stride 2 from 69 px, the size rule of train/architectures.py), "
         "full (stride 1 at every size: every pixel, about 1.7x the training time at 96 px), or auto "
-        "(full from 69 to 96 px when convnet starts from pretrained weights, else strided; see "
+        "(full from 69 to 96 px when convnet starts from pretrained weights on fewer than 500 training "
+        "images, else strided; see "
         "docs/small-data.md#the-stem-at-96-px)",
     )
     activation: str = _opt("relu", "activation of the hidden layers: " + ", ".join(ACTIVATIONS))

@@ -200,7 +200,7 @@ def _resolved(config: TrainConfig, train_samples: int, role: Role) -> TrainConfi
                      patience=schedule.patience, width=width,
                      weights=resolve_weights(config.model, config.weights, width))  # fmt: skip
     spec = input_spec_for(config)
-    config = replace(config, stem=resolve_stem(config, spec.height, spec.width))
+    config = replace(config, stem=resolve_stem(config, spec.height, spec.width, train_samples))
     if role.is_chief:
         config.save(config.run_dir / "config.json", role.record(schedule.batch_size))
     return config

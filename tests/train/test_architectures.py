@@ -113,7 +113,7 @@ def _first_stride(model):
     return next(layer for layer in model.layers if type(layer).__name__ == "Conv2D").strides
 
 
-def test_the_auto_stem_is_full_only_for_a_pretrained_convnet_up_to_96_px():
+def test_the_auto_stem_is_full_only_for_a_small_pretrained_convnet_up_to_96_px():
     # From scratch the stride-2 stem of runs saved before --stem stays; from the embedded
     # weights 69-96 px get the full grid, and above 96 px (unmeasured) the strided one.
     def build(size, weights):
@@ -127,6 +127,10 @@ def test_the_auto_stem_is_full_only_for_a_pretrained_convnet_up_to_96_px():
     assert resolve_stem(TrainConfig(model="convnet", stem="strided"), 96, 96) == "strided"
     assert resolve_stem(TrainConfig(model="convnet", stem="full", weights="none"), 96, 96) == "full"
     assert resolve_stem(TrainConfig(model="lenet5"), 96, 96) == "strided"
+    # The trainer passes the training split's size: a larger set keeps the strided stem.
+    pretrained = TrainConfig(model="convnet", weights="synthetic")
+    assert resolve_stem(pretrained, 96, 96, train_samples=499) == "full"
+    assert resolve_stem(pretrained, 96, 96, train_samples=500) == "strided"
 
 
 def test_a_config_saved_before_the_stem_flag_resumes_with_the_strided_stem(tmp_path):
