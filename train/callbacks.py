@@ -7,7 +7,7 @@ import math
 
 import keras
 
-__all__ = ["EarlyStoppingPastChance", "NanGuard", "above_chance"]
+__all__ = ["EarlyStoppingPastChance", "NanGuard", "WeightAverage", "above_chance"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,3 +161,58 @@ class NanGuard(keras.callbacks.Callback):
             f"training stopped in epoch {self._epoch + 1}: the loss became NaN or infinite; kept {kept}. "
             "Try a lower --lr, --optimizer adam, or check the data"
         )
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """An exponential moving average of the weights, validated and kept in their place.
+
+    After every training step the average moves towards the weights by ``1 - momentum``,
+    where ``momentum = 1 - 1 / (epochs * steps_per_epoch)``: it spans about the last
+    ``epochs`` epochs. Validation sees the average (it is swapped in at
+    ``on_test_begin``), so do the callbacks after this one at ``on_epoch_end`` (early
+    stopping, checkpoints, backups), and it stays in the model when training ends; the
+    optimizer's own weights come back at the next ``on_epoch_begin``. Every weight is
+    averaged, batch-norm statistics included, so they match the averaged kernels.
+
+    Put it first in the callback list. Like EarlyStoppingPastChance it uses only the
+    standard hooks and ``get_weights``/``set_weights``, so any loop can drive it. A
+    resumed run starts a new average from the weights it restores.
+    """
+
+    def __init__(self, epochs: float, steps_per_epoch: int) -> None:
+        super().__init__()
+        if epochs <= 0 or steps_per_epoch < 1:
+            raise ValueError(
+                f"epochs must be above 0 and steps_per_epoch at least 1; received {epochs}, {steps_per_epoch}"
+            )
+        self.momentum = 1.0 - 1.0 / max(1.0, epochs * steps_per_epoch)
+        self._average: list | None = None
+        self._trained: list | None = None  # the optimizer's weights while the average is in the model
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._average, self._trained = None, None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._trained is not None:
+            self.model.set_weights(self._trained)
+            self._trained = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        weights = self.model.get_weights()
+        if self._average is None:
+            self._average = [w.astype("float32") if w.dtype.kind == "f" else w.copy() for w in weights]
+            return
+        keep = self.momentum
+        for i, (average, weight) in enumerate(zip(self._average, weights, strict=True)):
+            if weight.dtype.kind != "f":  # a counter or a random seed's state: the latest
+                self._average[i] = weight.copy()
+                continue
+            average *= keep
+            average += (1.0 - keep) * weight
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        if self._average is not None and self._trained is None:
+            self._trained = self.model.get_weights()
+            self.model.set_weights(
+                [a.astype(t.dtype) for a, t in zip(self._average, self._trained, strict=True)]
+            )

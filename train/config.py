@@ -118,6 +118,11 @@ class TrainConfig:
     weight_decay: float = _opt(1e-4, "decoupled weight decay (adamw)")
     l2: float = _opt(0.0, "L2 penalty on convolution and dense kernels")
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy loss")
+    average: float = _opt(
+        0.0,
+        "weight averaging: 0 (off) or N, an exponential moving average of the weights over about the last "
+        "N epochs, which validation, early stopping and the saved model use",
+    )
     schedule: str = _opt("cosine", "learning-rate schedule: cosine, plateau (reduce on plateau) or none")
     patience: int | None = _opt(
         None,
@@ -165,6 +170,7 @@ class TrainConfig:
             ("weight-decay", self.weight_decay >= 0, "0 or more"),
             ("l2", self.l2 >= 0, "0 or more"),
             ("label-smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("average", 0 <= self.average <= 100, "0 (off) or epochs in (0, 100]"),
             ("schedule", self.schedule in SCHEDULES, ", ".join(SCHEDULES)),
             ("patience", self.patience is None or self.patience >= 0, "0 or more"),
             ("val-split", 0 < self.val_split < 0.5, "in (0, 0.5)"),

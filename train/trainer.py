@@ -24,7 +24,7 @@ from cnnport.runtime.files import atomic_path, atomic_write_text
 from .architectures import ARCHITECTURES, build_model, convnet_plan, resolve_stem
 from .augment import augmentation_for, augmentation_layers, policy_name
 from .batchnorm import set_batchnorm_momentum
-from .callbacks import EarlyStoppingPastChance, NanGuard, above_chance
+from .callbacks import EarlyStoppingPastChance, NanGuard, WeightAverage, above_chance
 from .config import TrainConfig
 from .datasets import DATASETS, Splits, load_dataset
 from .defaults import Schedule, resolve_schedule, resolve_width
@@ -302,6 +302,9 @@ def _callbacks(
     run_dir = config.run_dir
     checkpoints = run_dir / "checkpoints"
     callbacks = []
+    if config.average:
+        # First, so the callbacks below see the averaged weights at the end of each epoch.
+        callbacks.append(WeightAverage(config.average, schedule.steps_per_epoch))
     if chief:
         # The callbacks that write files run on the chief alone; those that decide
         # (early stopping, learning rate, NaN guard) run on every worker, on the same

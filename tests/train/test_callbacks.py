@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from cnnport.train.callbacks import EarlyStoppingPastChance, above_chance
+from cnnport.train.callbacks import EarlyStoppingPastChance, WeightAverage, above_chance
 
 
 class WeightsByEpoch:
@@ -99,3 +99,42 @@ def test_missing_validation_metrics_are_a_clear_error():
     callback.set_model(WeightsByEpoch())
     with pytest.raises(KeyError, match="val_categorical_accuracy"):
         callback.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.0})
+
+
+class Weights:
+    """Stands in for a model with one float weight and one integer state (a seed)."""
+
+    def __init__(self, value: float) -> None:
+        self.weights = [np.array([value], np.float32), np.array([0], np.uint32)]
+
+    def get_weights(self) -> list:
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights: list) -> None:
+        self.weights = [np.array(w) for w in weights]
+
+
+def test_weight_average_is_validated_kept_at_epoch_end_and_replaced_at_the_next_epoch():
+    # 2 epochs x 2 steps per epoch: momentum 1 - 1/4 = 0.75.
+    average = WeightAverage(2, 2)
+    assert average.momentum == 0.75
+    model = Weights(0.0)
+    average.set_model(model)
+    average.on_train_begin()
+    average.on_epoch_begin(0)
+    expected = None
+    for step, value in enumerate([4.0, 8.0, 0.0]):
+        model.weights = [np.array([value], np.float32), np.array([step], np.uint32)]
+        average.on_train_batch_end(step)
+        expected = value if expected is None else 0.75 * expected + 0.25 * value
+    average.on_test_begin()
+    # 4, then 0.75 * 4 + 0.25 * 8 = 5, then 0.75 * 5 = 3.75; the seed state is the latest.
+    assert model.get_weights()[0][0] == pytest.approx(expected) == pytest.approx(3.75)
+    assert model.get_weights()[1][0] == 2
+    average.on_test_end()
+    average.on_epoch_end(0)
+    assert model.get_weights()[0][0] == pytest.approx(3.75)  # early stopping sees the average
+    average.on_epoch_begin(1)
+    assert model.get_weights()[0][0] == 0.0  # training goes on from the optimizer's weights
+    with pytest.raises(ValueError, match="epochs must be above 0"):
+        WeightAverage(0, 10)
