@@ -2,9 +2,11 @@
 
 The shipped file, ``train/weights/convnet-synthetic.npz``, was written by::
 
-    python -m cnnport.train.pretrain --out train/weights/convnet-synthetic.npz --images 100000 --epochs 3
+    python -m cnnport.train.pretrain --out train/weights/convnet-synthetic.npz --images 100000 --epochs 3 \
+        --scenes busy
 
-(27.5 minutes on a 2-core x86 machine; the defaults below train longer). It holds the convolution
+(18.7 minutes on a 2-core Intel machine; the defaults below train longer: 120,000 pictures
+for 4 epochs, 36.5 minutes, measured but not shipped, docs/small-data.md). It holds the convolution
 and batch-norm weights of convnet at width 1 with four stages, in layer order, as float16
 kernels and float32 batch-norm statistics, and a JSON record of how they were made
 (``meta``). train/pretrained.py loads them into a convnet of any input size.
