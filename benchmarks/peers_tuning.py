@@ -40,6 +40,12 @@ SESSION = {
         "session.intra_op.spin_duration_us": "1000",
     },
     "dynamic_block_base=4": {"session.dynamic_block_base": "4"},
+    # The worker thread pinned to the second logical processor (ids count from 1; the
+    # caller's thread is not pinned by onnxruntime), with the Engine's spin bound.
+    "worker pinned (spin 20 us)": {
+        "session.intra_op_thread_affinities": "2",
+        "session.intra_op.spin_duration_us": "20",
+    },
     "denormal as zero": {"session.set_denormal_as_zero": "1"},
     "opt level extended": {"graph_optimization_level": "extended"},
     "opt level basic": {"graph_optimization_level": "basic"},
