@@ -61,11 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             help=cmd.help,
             description=cmd.description or cmd.help,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_DefaultsHelpFormatter,
         )
         cmd.add_arguments(child)
         child.set_defaults(handler=cmd)
     return parser
+
+
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default where its help does not say it already and where there is
+    one to show: no "(default: None)" after "(default: SOURCE/model.onnx)", none for
+    switches that are off or lists that start empty."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default:" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
