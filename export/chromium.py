@@ -56,6 +56,9 @@ FLAGS = (
 # Chromium), which Chromium reports as vendor "google", architecture "swiftshader".
 NO_GPU_FLAGS = ("--disable-gpu",)
 WEBGPU_FLAGS = ("--enable-unsafe-webgpu",)
+# Chromium reads the DevTools pipe into a 100 MiB buffer and stops reading it on a longer
+# message, so the write blocks for ever (measured: a 99 MiB evaluate answers, 101 MiB hangs).
+MAX_MESSAGE = 96 * 2**20
 
 
 class BrowserError(CnnportError):
@@ -144,8 +147,14 @@ class Chromium:
         message: dict[str, Any] = {"id": ident, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
+        data = json.dumps(message).encode() + b"\0"
+        if len(data) > MAX_MESSAGE:
+            raise BrowserError(
+                f"{method} is {len(data) / 2**20:.0f} MiB; the DevTools pipe takes messages up to "
+                f"{MAX_MESSAGE / 2**20:.0f} MiB (send the data in parts)"
+            )
         try:
-            os.write(self._write_fd, json.dumps(message).encode() + b"\0")
+            os.write(self._write_fd, data)
         except OSError as exc:
             raise BrowserError(f"Chromium is gone ({exc}); exit status {self._process.poll()}") from None
         try:

@@ -30,7 +30,11 @@ from cnnport.runtime import CnnportError, UnsupportedError
 from .backends import RUNNERS, Runner, Target
 from .parity import Outputs
 
-__all__ = ["WebSession", "ort_web_runner", "ort_webgpu_runner"]
+__all__ = ["PART_BYTES", "WebSession", "ort_web_runner", "ort_webgpu_runner"]
+
+# The most input bytes one ``session.run`` call sends over the DevTools pipe (base64 adds a
+# third; the pipe takes 100 MiB a message): 13 camera frames of 640x480 RGBA.
+PART_BYTES = 16 * 2**20
 
 HARNESS = """<!doctype html><meta charset="utf-8"><title>cnnport ort-web harness</title>
 <script type="module">
@@ -177,7 +181,16 @@ class WebSession:
         return f"'{data}', '{dtype}', {list(batch.shape)}"
 
     def run(self, batch: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-        """The named outputs for ``batch``, as float32 arrays."""
+        """The named outputs for ``batch``, as float32 arrays.
+
+        A batch larger than :data:`PART_BYTES` goes to the page in parts (a check's 120
+        camera frames are 147 MB, more than the DevTools pipe carries in one message).
+        """
+        step = max(1, PART_BYTES // max(1, batch[:1].nbytes))
+        parts = [self._run(batch[i : i + step], names) for i in range(0, max(1, len(batch)), step)]
+        return {name: np.concatenate([part[name] for part in parts]) for name in names}
+
+    def _run(self, batch: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
         result = self.page.evaluate(f"window.harness.run({self._args(batch)}, {names})")
         return {
             name: np.frombuffer(base64.b64decode(value["data"]), np.float32).reshape(value["dims"])

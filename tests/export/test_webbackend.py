@@ -128,3 +128,35 @@ def test_webgpu_build_computes_a_lenet_convolution(build, tmp_path):
     print(f"{build}: max |d| conv {np.abs(got['conv'] - expected[1]).max():.1e}")
     np.testing.assert_allclose(got["conv"], expected[1], rtol=0, atol=1e-5)
     np.testing.assert_allclose(got["probabilities"], expected[0], rtol=0, atol=1e-5)
+
+
+def test_check_sends_72_camera_frames_to_the_page_in_parts(frame_rgba):
+    """72 frames of 640x480 RGBA are 84 MiB, 112 MiB in base64: more than the DevTools
+    pipe carries in one message (Chromium then stops reading and the check hung for good)."""
+    from cnnport.export.images import frames_from_images
+    from cnnport.export.webbackend import PART_BYTES
+
+    web_assets_or_skip()
+    chromium_or_skip()
+    path, card = frame_rgba
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (72, *card.input.shape[1:]), dtype=np.uint8)
+    frames = frames_from_images(images, card.input.color, card.frame.color, 480, 640)
+    assert frames.nbytes * 4 / 3 > 100 * 2**20 > PART_BYTES
+    result = cross_check(path, card, frames, runtimes=("ort-cpu", "ort-web"))
+    assert result.runtimes == {"ort-cpu": "ok", "ort-web": "ok"}
+    report = result.report("ort-cpu", "ort-web")
+    assert report.max_abs_diff <= 1e-5
+    assert report.top1_agreement == 1.0
+
+
+def test_a_message_longer_than_the_pipe_carries_is_refused_and_the_browser_goes_on(monkeypatch):
+    from cnnport.export import chromium
+
+    chromium_or_skip()
+    monkeypatch.setattr(chromium, "MAX_MESSAGE", 2**20)
+    with chromium.Chromium(camera=False, timeout=30) as browser:
+        page = browser.open()
+        with pytest.raises(chromium.BrowserError, match=r"Runtime.evaluate is 2 MiB; .* up to 1 MiB"):
+            page.evaluate("'" + "a" * 2 * 2**20 + "'.length")
+        assert page.evaluate("'" + "a" * 1000 + "'.length") == 1000
