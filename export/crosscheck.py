@@ -20,9 +20,10 @@ from .parity import Outputs, ParityReport, compare
 
 __all__ = ["DEFAULT_RUNTIMES", "CheckResult", "cross_check", "format_matrix"]
 
-# Every runtime that reads the same artifact on this machine's Python side; one that is not
-# installed or has no file (the .ort without `export --ort`) is a one-line "unsupported".
-DEFAULT_RUNTIMES = ("keras", "ort-cpu", "ort-cuda", "ort-format", "opencv", "openvino")
+# Every runtime that reads the same artifact on this machine: Python's, the JS module on
+# Node.js and onnxruntime-web in headless Chromium; one that is not installed or has no
+# file (the .ort without `export --ort`) is a one-line "unsupported".
+DEFAULT_RUNTIMES = ("keras", "ort-cpu", "ort-cuda", "ort-format", "ort-node", "ort-web", "opencv", "openvino")
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from ..command import Command, command
 class Check(Command):
     name = "check"
     help = (
-        "parity of an .onnx across runtimes (Keras, ORT CPU/CUDA, the ORT format, OpenCV DNN, OpenVINO) "
-        "on the same images"
+        "parity of an .onnx across runtimes (Keras, ORT CPU/CUDA, the ORT format, Node.js, the browser, "
+        "OpenCV DNN, OpenVINO) on the same images"
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
