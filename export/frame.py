@@ -433,6 +433,17 @@ def _box_rows(b: _Builder, x: str, rows: _Axis, crop: bool, whole: str) -> str:
     return b.op("Cast", b.op("Reshape", summed, shape), to=1)
 
 
+# What the last pass adds before the floor: OpenCV's half (it rounds half up) and a little
+# more, so that a value exactly on a rounding boundary (x.5: flat regions under the half
+# weights of a 32/9 stretch, say) rounds up in every runtime. The float sums land a few
+# ulps either side of it depending on the runtime's summation order (onnxruntime 194.99998,
+# OpenVINO 195.00003 for one of them); 2**-12 is above that error (about 1e-4 at 255) and
+# below the 2**-11 step of OpenCV's own fixed-point weights. On a Keras-tutorial model's
+# 180 px stretch the two runtimes then differ on 0.014% of the values, not 0.84%, and its
+# probabilities by 4.7e-6, not 2.2e-5 (test_frame.py; OpenVINO's own float error is left).
+_HALF = 0.5 + 2.0**-12
+
+
 def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np.ndarray) -> str:
     """(N, m, W*C) float -> (N, n, C_out, m): the column taps and the channel mix in one
     grouped Conv (:func:`_weighted`). One 2-D transpose makes the columns the outer axis,
@@ -446,7 +457,7 @@ def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np
     gathered = b.op("Gather", flipped, index, axis=1)  # (N, n, L, C*m)
     gathered = b.op("Reshape", gathered, b.const([0, -1, m], np.int64))  # (N, n*L*C, m)
     out = _weighted(
-        b, gathered, _mixed(b, weight, cols.out, mix), cols.out, c_out, bias=0.5
+        b, gathered, _mixed(b, weight, cols.out, mix), cols.out, c_out, bias=_HALF
     )  # (N, n*C_out, m)
     return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64))  # (N, n, C_out, m)
 
@@ -488,12 +499,12 @@ def _few_taps(
         picked = b.op("Cast", picked, to=1)
     mixed = _mixed(b, column_weight, cols.out, mix)
     if row_weight is None:
-        out = _weighted(b, picked, mixed, cols.out, c_out, bias=0.5)  # (N, n*C_out, m)
+        out = _weighted(b, picked, mixed, cols.out, c_out, bias=_HALF)  # (N, n*C_out, m)
         return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64)), "NWCH"
     out = _weighted(b, picked, mixed, cols.out, c_out)  # (N, n*C_out, m*L)
     # The row weights by a second grouped Conv, the rows its groups, after one 2-D
     # transpose: (N, m*L, n*C_out) -> (N, m, n*C_out), already NHWC.
-    out = _weighted(b, b.op("Transpose", out, perm=[0, 2, 1]), row_weight, m, 1, bias=0.5)
+    out = _weighted(b, b.op("Transpose", out, perm=[0, 2, 1]), row_weight, m, 1, bias=_HALF)
     return b.op("Reshape", out, b.const([0, m, cols.out, c_out], np.int64)), "NHWC"
 
 
@@ -507,8 +518,8 @@ _FEW_TAPS_MAX_WIDTH = 640 // 3
 
 
 def _round(b: _Builder, x: str, layout: str, spec: Any) -> str:
-    """The resized pixels plus 0.5 (the column or row pass adds it) rounded and typed as
-    the model's input, NHWC. OpenCV rounds its 8-bit results half up (fixed-point
+    """The resized pixels plus :data:`_HALF` (the column or row pass adds it) rounded and
+    typed as the model's input, NHWC. OpenCV rounds its 8-bit results half up (fixed-point
     descale): floor(x + 0.5). Every filter built here is a convex sum (weights >= 0
     summing to one), so x + 0.5 lies in [0, 256) and needs no clip, and a uint8 input
     takes the floor from Cast alone, which truncates (tests/export/test_frame.py checks
