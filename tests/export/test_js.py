@@ -175,3 +175,43 @@ def test_js_channel_conversion_equals_to_frame_color(source: str, target: str, t
     python = to_frame_color(frame, target, "RGB" if source.startswith("RGB") else "BGR")
     assert js.size == python.size
     assert int((js != python.ravel()).sum()) == 0
+
+
+def test_the_readme_page_snippet_runs_in_chromium(tmp_path: Path) -> None:
+    """js/README.md's page, as it stands, from a folder laid out as js/ (node_modules,
+    src, the model), on Chromium's fake camera: it must load the WASM and classify."""
+    import re
+    import shutil
+
+    from cnnport.export.chromium import Chromium
+    from cnnport.export.webserver import SiteServer
+    from tests.apps.web.conftest import chromium_or_skip, web_assets_or_skip
+
+    web_assets_or_skip()
+    chromium_or_skip()
+    js = Path(__file__).resolve().parents[2] / "js"
+    readme = (js / "README.md").read_text()
+    section = readme[readme.index("## A page") :]
+    page = re.search(r"```html\n(.*?)```", section, re.S).group(1)
+    assert 'loadModel("digits.frame-rgba.onnx"' in page
+    # One line more than the README: the page's prediction, where the test can read it.
+    script_end = page.rindex("</script>")
+    page = page[:script_end] + "  window.prediction = p;\n" + page[script_end:]
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><meta charset='utf-8'>\n<script>addEventListener('error', (e) => (window.failure ="
+        " e.message));</script>\n" + page
+    )
+    (tmp_path / "node_modules").symlink_to(js / "node_modules")
+    (tmp_path / "src").symlink_to(js / "src")
+    shutil.copy(COMMITTED / "digits.frame-rgba.onnx", tmp_path)
+    with SiteServer(tmp_path).start() as server, Chromium(timeout=60) as browser:
+        tab = browser.open(f"{server.url}index.html")
+        tab.wait_for("window.prediction || window.failure", timeout=60)
+        assert tab.evaluate("window.failure || null") is None
+        p = tab.evaluate(
+            "({label: prediction.label, labels: prediction.topK.length, sum: prediction.probabilities"
+            ".reduce((a, b) => a + b, 0), heatmap: prediction.heatmap && prediction.heatmap.data.length})"
+        )
+    assert p["label"] in [str(d) for d in range(10)]
+    assert abs(p["sum"] - 1) < 1e-5
+    assert p["heatmap"] > 0
