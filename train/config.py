@@ -148,7 +148,11 @@ class TrainConfig:
     )
     resume: bool = _opt(False, "continue an interrupted run in --out from its last finished epoch")
     tensorboard: bool = _opt(True, "write TensorBoard logs to RUN/logs")
-    verbose: int = _opt(1, "Keras progress display: 0 silent, 1 progress bar, 2 one line per epoch")
+    verbose: int = _opt(
+        1,
+        "Keras progress display: 0 silent, 1 progress bar (one line per epoch where standard output is not a "
+        "terminal), 2 one line per epoch",
+    )
 
     def __post_init__(self) -> None:
         checks = [

@@ -16,6 +16,7 @@ TensorBoard and our own callbacks behave as they do under ``fit``.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,6 +151,8 @@ def run_epochs(model, strategy, train_data, val_data, *, epochs: int, steps: int
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
     steps_fns = _Steps(model, strategy, train_data.element_spec, val_data.element_spec)
+    if verbose == 1 and not sys.stdout.isatty():
+        verbose = 2  # a bar redrawn with escape codes fills a log file with them: one line an epoch
     hooks = keras.callbacks.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                          verbose=verbose, epochs=epochs, steps=steps, model=model)  # fmt: skip
     model.stop_training = False

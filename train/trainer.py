@@ -266,7 +266,8 @@ def _write_data_files(run_dir: Path, splits: Splits) -> None:
     lines = [f"{path}\t{reason}" for path, reason in splits.skipped]
     atomic_write_text(run_dir / "skipped.txt", "\n".join(lines) + ("\n" if lines else ""))
     if splits.skipped:
-        shown = "; ".join(f"{Path(p).name}: {r}" for p, r in splits.skipped[:3])
+        # The class folder too: every class may hold its own notes.txt.
+        shown = "; ".join(f"{Path(p).parent.name}/{Path(p).name}: {r}" for p, r in splits.skipped[:3])
         more = f" and {len(splits.skipped) - 3} more" if len(splits.skipped) > 3 else ""
         logger.warning(
             "skipped %d file(s) that could not be used (%s%s); the list is in %s",

@@ -29,12 +29,18 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     from cnnport.train.config import TrainConfig
 
     for name, annotation, default, help_text in TrainConfig.cli_fields():
-        flag = "--" + name.replace("_", "-")
+        flags = [*SHORT_FLAGS.get(name, []), "--" + name.replace("_", "-")]
         kind = _flag_type(annotation)
         if kind == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            parser.add_argument(
+                *flags, action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
         else:
-            parser.add_argument(flag, type=kind, default=default, help=help_text)
+            parser.add_argument(*flags, type=kind, default=default, help=help_text)
+
+
+# The run directory is -o, as export's and web's output.
+SHORT_FLAGS = {"out": ["-o"]}
 
 
 @command
