@@ -154,7 +154,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         "--reconnects",
         type=int,
         default=None,
-        help="reconnect attempts before giving up (None: retry forever)",
+        help="reconnect attempts before giving up (default: retry for ever)",
     )
 
 
