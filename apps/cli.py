@@ -74,8 +74,11 @@ class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     switches that are off or lists that start empty."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if "default:" in text or action.default in (None, False, [], argparse.SUPPRESS):
+        text, default = action.help or "", action.default
+        # By identity: 0 and 0.0 equal False, and their defaults are worth showing.
+        if "default:" in text or default is None or default is False or default is argparse.SUPPRESS:
+            return text
+        if isinstance(default, list) and not default:
             return text
         return super()._get_help_string(action)
 

@@ -148,19 +148,20 @@ class Chromium:
         if session:
             message["sessionId"] = session
         data = json.dumps(message).encode() + b"\0"
-        if len(data) > MAX_MESSAGE:
-            raise BrowserError(
-                f"{method} is {len(data) / 2**20:.0f} MiB; the DevTools pipe takes messages up to "
-                f"{MAX_MESSAGE / 2**20:.0f} MiB (send the data in parts)"
-            )
-        try:
-            os.write(self._write_fd, data)
-        except OSError as exc:
-            raise BrowserError(f"Chromium is gone ({exc}); exit status {self._process.poll()}") from None
-        try:
-            answer = reply.get(timeout=self.timeout)
-        except queue.Empty:
-            raise BrowserError(f"Chromium did not answer {method} within {self.timeout:.0f} s") from None
+        try:  # whatever happens, the reply slot goes
+            if len(data) > MAX_MESSAGE:
+                raise BrowserError(
+                    f"{method} is {len(data) / 2**20:.0f} MiB; the DevTools pipe takes messages up to "
+                    f"{MAX_MESSAGE / 2**20:.0f} MiB"
+                )
+            try:
+                os.write(self._write_fd, data)
+            except OSError as exc:
+                raise BrowserError(f"Chromium is gone ({exc}); exit status {self._process.poll()}") from None
+            try:
+                answer = reply.get(timeout=self.timeout)
+            except queue.Empty:
+                raise BrowserError(f"Chromium did not answer {method} within {self.timeout:.0f} s") from None
         finally:
             self._pending.pop(ident, None)
         if "error" in answer:

@@ -433,31 +433,37 @@ def _box_rows(b: _Builder, x: str, rows: _Axis, crop: bool, whole: str) -> str:
     return b.op("Cast", b.op("Reshape", summed, shape), to=1)
 
 
-# What the last pass adds before the floor: OpenCV's half (it rounds half up) and a little
-# more, so that a value exactly on a rounding boundary (x.5: flat regions under the half
-# weights of a 32/9 stretch, say) rounds up in every runtime. The float sums land a few
-# ulps either side of it depending on the runtime's summation order (onnxruntime 194.99998,
-# OpenVINO 195.00003 for one of them); 2**-12 is above that error (about 1e-4 at 255) and
-# below the 2**-11 step of OpenCV's own fixed-point weights. On a Keras-tutorial model's
-# 180 px stretch the two runtimes then differ on 0.014% of the values, not 0.84%, and its
-# probabilities by 4.7e-6, not 2.2e-5 (test_frame.py; OpenVINO's own float error is left).
+# What the last pass of linear and area adds before the floor: OpenCV's half (it rounds
+# half up) and a little more. A value exactly on a rounding boundary (x.5: neighbours a
+# level apart under half weights, common in real frames) comes out of the float sums a
+# few ulps either side of it by the runtime's summation order (onnxruntime 194.99998,
+# OpenVINO 195.00003 for one of them); 2**-12 lifts them all over it, so every runtime
+# rounds it up. The price: a value whose exact fraction lies in [0.5 - 2**-12, 0.5) rounds
+# up too, and OpenCV (which rounds its fixed-point intermediates) often does not, so the
+# graph is a little further from training's pixels. On a user's photos (session 16,
+# scratch): onnxruntime and OpenVINO differ on 0.17% of a 180 px stretch's values instead
+# of 1.27% and on 0.06% of a 224 crop's instead of 0.31%, while the values one level from
+# OpenCV go from 8.12% to 8.86% and from 7.82% to 7.89% (area: 0.45% to 0.32%). Nearest
+# keeps 0.5: its sums are exact (whole levels, or the gray mix's 2**-15 grid, which
+# 2**-12 would push over).
 _HALF = 0.5 + 2.0**-12
 
 
-def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np.ndarray) -> str:
+def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np.ndarray, half: float) -> str:
     """(N, m, W*C) float -> (N, n, C_out, m): the column taps and the channel mix in one
     grouped Conv (:func:`_weighted`). One 2-D transpose makes the columns the outer axis,
     (N, m, W*C) to (N, W, C*m), so the taps gather whole rows again: a gather along the
     width of (N, m, W, C) copies one pixel at a time and is several times slower. The
     result stays columns-first; :func:`_round` turns it to NHWC after rounding. It comes
-    plus 0.5, the half of OpenCV's round half up, as the Conv's bias (one pass less)."""
+    plus ``half`` (OpenCV's round half up: :data:`_HALF`, 0.5 for nearest), as the Conv's
+    bias (one pass less)."""
     index, weight = taps
     c_out, c_in = mix.shape
     flipped = b.op("Reshape", b.op("Transpose", x, perm=[0, 2, 1]), b.const([0, -1, c_in * m], np.int64))
     gathered = b.op("Gather", flipped, index, axis=1)  # (N, n, L, C*m)
     gathered = b.op("Reshape", gathered, b.const([0, -1, m], np.int64))  # (N, n*L*C, m)
     out = _weighted(
-        b, gathered, _mixed(b, weight, cols.out, mix), cols.out, c_out, bias=_HALF
+        b, gathered, _mixed(b, weight, cols.out, mix), cols.out, c_out, bias=half
     )  # (N, n*C_out, m)
     return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64))  # (N, n, C_out, m)
 
@@ -499,7 +505,7 @@ def _few_taps(
         picked = b.op("Cast", picked, to=1)
     mixed = _mixed(b, column_weight, cols.out, mix)
     if row_weight is None:
-        out = _weighted(b, picked, mixed, cols.out, c_out, bias=_HALF)  # (N, n*C_out, m)
+        out = _weighted(b, picked, mixed, cols.out, c_out, bias=0.5)  # (N, n*C_out, m): nearest
         return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64)), "NWCH"
     out = _weighted(b, picked, mixed, cols.out, c_out)  # (N, n*C_out, m*L)
     # The row weights by a second grouped Conv, the rows its groups, after one 2-D
@@ -518,7 +524,7 @@ _FEW_TAPS_MAX_WIDTH = 640 // 3
 
 
 def _round(b: _Builder, x: str, layout: str, spec: Any) -> str:
-    """The resized pixels plus :data:`_HALF` (the column or row pass adds it) rounded and
+    """The resized pixels plus :data:`_HALF` (0.5 for nearest; the column or row pass adds it) rounded and
     typed as the model's input, NHWC. OpenCV rounds its 8-bit results half up (fixed-point
     descale): floor(x + 0.5). Every filter built here is a convex sum (weights >= 0
     summing to one), so x + 0.5 lies in [0, 256) and needs no clip, and a uint8 input
@@ -547,7 +553,8 @@ def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, orde
         return _round(b, *_few_taps(b, flat, rows, cols, interpolation, mix, uint8), spec)
     if interpolation != "area":
         summed = _rows_pass(b, flat, _taps(b, rows, interpolation), rows.out, uint8)
-        summed = _columns_pass(b, summed, cols, rows.out, _taps(b, cols, interpolation), mix)
+        half = 0.5 if interpolation == "nearest" else _HALF
+        summed = _columns_pass(b, summed, cols, rows.out, _taps(b, cols, interpolation), mix, half)
         return _round(b, summed, "NWCH", spec)
     box = b.op(
         "And",
@@ -566,7 +573,7 @@ def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, orde
     # Both passes sum unnormalized; the box's norm, 1 / (s_rows * s_cols), rides on the
     # column weights (the two-tap rule of an enlarged axis has none).
     norm = b.op("Reciprocal", b.op("Mul", per_row, _scale(b, cols)))
-    summed = _columns_pass(b, summed, cols, rows.out, _taps(b, cols, "area", box, norm), mix)
+    summed = _columns_pass(b, summed, cols, rows.out, _taps(b, cols, "area", box, norm), mix, _HALF)
     return _round(b, summed, "NWCH", spec)
 
 

@@ -95,8 +95,11 @@ class SiteServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> SiteServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        """Serves in a background thread; a second call (``with SiteServer(...).start()``)
+        does nothing, where it once started a second loop that ``close`` waited on for ever."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread.start()
         return self
 
     def serve_forever(self) -> None:

@@ -151,8 +151,8 @@ def run_epochs(model, strategy, train_data, val_data, *, epochs: int, steps: int
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
     steps_fns = _Steps(model, strategy, train_data.element_spec, val_data.element_spec)
-    if verbose == 1 and not sys.stdout.isatty():
-        verbose = 2  # a bar redrawn with escape codes fills a log file with them: one line an epoch
+    if verbose == 1 and not sys.stdout.isatty() and "ipykernel" not in sys.modules:
+        verbose = 2  # a bar redrawn with escape codes fills a log file with them (a notebook draws it)
     hooks = keras.callbacks.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                          verbose=verbose, epochs=epochs, steps=steps, model=model)  # fmt: skip
     model.stop_training = False

@@ -160,3 +160,4 @@ def test_a_message_longer_than_the_pipe_carries_is_refused_and_the_browser_goes_
         with pytest.raises(chromium.BrowserError, match=r"Runtime.evaluate is 2 MiB; .* up to 1 MiB"):
             page.evaluate("'" + "a" * 2 * 2**20 + "'.length")
         assert page.evaluate("'" + "a" * 1000 + "'.length") == 1000
+        assert not browser._pending  # the refused command's reply slot is gone
