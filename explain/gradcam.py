@@ -17,7 +17,7 @@ import numpy as np
 
 from cnnport.export.kgraph import between, call, chain, opaque, producer
 
-__all__ = ["GradCam", "find_feature_map", "grad_cam"]
+__all__ = ["GradCam", "class_probabilities", "find_feature_map", "grad_cam"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,30 @@ class _FeaturePath:
     features: Callable[[Any], Any]  # model input -> feature map (N, h, w, C)
     tail: Callable[[Any], Any]  # feature map -> logits (N, classes)
     layer: str
+
+
+def class_probabilities(model: Any, pixels: Any) -> np.ndarray:
+    """The model's probabilities (N, classes) as the exported .onnx gives them: a softmax
+    of a linear output (a model trained ``from_logits``), a sigmoid of a multilabel one, two
+    columns (1 - p, p) for a one-unit binary output. Its raw output would put a logit (or a
+    binary model's p of class 1 under class 0) where a probability belongs."""
+    from cnnport.export.errors import SourceModelError
+    from cnnport.export.heads import find_head, resolve_head
+
+    out = np.asarray(call(model, pixels), np.float64)
+    try:
+        head = resolve_head(find_head(model))
+    except SourceModelError:  # an output export would refuse too: shown as it is
+        return out.astype(np.float32)
+    if head.model_output == "logits":
+        if head.kind == "softmax":
+            out = np.exp(out - out.max(axis=1, keepdims=True))
+            out = out / out.sum(axis=1, keepdims=True)
+        else:
+            out = 1 / (1 + np.exp(-out))
+    if head.kind == "binary":
+        out = np.concatenate([1 - out[:, :1], out[:, :1]], axis=1)
+    return out.astype(np.float32)
 
 
 def _logits_tensor(model: Any) -> tuple[Any, Callable[[Any], Any]]:
@@ -113,6 +137,8 @@ def grad_cam(
     with tf.GradientTape() as tape:
         tape.watch(features)
         logits = path.tail(features)
+        if logits.shape[-1] == 1:  # binary: class 1 scores z, class 0 scores -z
+            logits = tf.concat([-logits, logits], axis=-1)
         if class_index is None:
             classes = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
         else:
@@ -123,9 +149,6 @@ def grad_cam(
     cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
     peaks = cam.reshape(len(cam), -1).max(axis=1)
     cam = cam / np.where(peaks > 0, peaks, 1.0)[:, None, None]
-    probabilities = np.asarray(call(model, x))
     chosen = classes.numpy()
-    scores = (
-        probabilities[np.arange(len(chosen)), chosen] if probabilities.shape[1] > 1 else probabilities[:, 0]
-    )
+    scores = class_probabilities(model, x)[np.arange(len(chosen)), chosen]
     return GradCam(cam.astype(np.float32), chosen, scores.astype(np.float32), path.layer)

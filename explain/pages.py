@@ -19,7 +19,7 @@ from cnnport.runtime import ModelCard
 from cnnport.runtime.files import atomic_path, atomic_write_text
 from cnnport.runtime.heatmap import blend_heatmap
 
-from .gradcam import find_feature_map, grad_cam
+from .gradcam import class_probabilities, find_feature_map, grad_cam
 from .walkthrough import first_layer_filters, stages_on, tile
 
 __all__ = ["ExplainedImage", "explain_images", "report_for_run", "write_png", "write_run_report"]
@@ -117,7 +117,7 @@ def explain_images(
             png = f"{stem}_stage{number:03d}.png"
             write_png(out / png, tile(shown, cell=72))
             files.append((png, f"{stage.name}: {stage.caption}"))
-        probabilities = np.asarray(model(scale(image[None].astype(np.float32)), training=False))[0]
+        probabilities = class_probabilities(model, scale(image[None].astype(np.float32)))[0]
         best = int(probabilities.argmax())
         targets = [best] + ([class_index] if class_index is not None and class_index != best else [])
         for target in targets:

@@ -125,3 +125,50 @@ def test_explain_command_writes_the_page_and_its_images(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--labels", str(tmp_path / "labels.txt"), "--out", str(out), "--class", "dog"]) == 1
     assert "accepted: cup, phone, keys" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("head", ["logits", "binary-sigmoid", "binary-logit"])
+def test_explain_shows_probabilities_for_models_ending_in_logits_or_one_unit(head, tmp_path):
+    """A model written as in the Keras tutorial (Dense(classes) trained from_logits) or a
+    binary one (Dense(1), sigmoid or logit): the page names the class the .onnx picks, with
+    the probability the .onnx gives, and Grad-CAM explains that class (it once showed a raw
+    logit, and for binary models always class 0 with p of class 1)."""
+    import keras
+
+    from cnnport.explain import grad_cam
+    from cnnport.explain.pages import explain_images
+    from cnnport.runtime import ModelCard
+
+    keras.utils.set_random_seed(0)
+    units, activation = {"logits": (3, None), "binary-sigmoid": (1, "sigmoid"), "binary-logit": (1, None)}[
+        head
+    ]
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(
+                units, activation=activation, bias_initializer=keras.initializers.Constant(0.7)
+            ),
+        ]
+    )
+    labels = ("a", "b", "c") if units == 3 else ("no", "yes")
+    card = ModelCard(labels=labels, input=InputSpec(height=32, width=32))
+    image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    z = np.asarray(model(image[None].astype(np.float32)), np.float64)[0]
+    if units == 3:
+        expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    else:
+        p = z[0] if activation == "sigmoid" else 1 / (1 + np.exp(-z[0]))
+        expected = np.array([1 - p, p])
+    best = int(expected.argmax())
+    assert units == 3 or best == 1  # the bias makes "yes" the answer: class 0 would be wrong
+    page = explain_images(model, card, [("x.png", image)], tmp_path).read_text()
+    assert f"predicted {labels[best]} {expected[best]:.3f}" in page
+    result = grad_cam(model, image[None].astype(np.float32))
+    assert int(result.classes[0]) == best
+    np.testing.assert_allclose(result.scores[0], expected[best], atol=1e-5)
+    other = grad_cam(model, image[None].astype(np.float32), class_index=0)
+    np.testing.assert_allclose(other.scores[0], expected[0], atol=1e-5)
