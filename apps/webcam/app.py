@@ -187,11 +187,16 @@ class WebcamApp:
         self._started = time.monotonic()
         try:
             with _stop_on_sigterm(self):
+                # The window first: without a display it fails before any file is made.
+                display = self._display or (
+                    HeadlessDisplay()
+                    if self.config.headless
+                    else WindowDisplay(headless_hint="pass --headless (with --save VIDEO or --jsonl FILE)")
+                )
                 video = (
                     AnnotatedVideo(self.config.save, capture.source_fps or 30.0) if self.config.save else None
                 )
                 jsonl = JsonLines(self.config.jsonl) if self.config.jsonl else None
-                display = self._display or (HeadlessDisplay() if self.config.headless else WindowDisplay())
                 self._loop(capture, display, video, jsonl)
         finally:
             capture.stop()  # releases the camera, also on Ctrl-C

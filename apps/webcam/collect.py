@@ -123,9 +123,12 @@ class Collector:
         capture.start()  # an unopenable source fails before any folder is made
         display = None
         try:
+            # The window first: without a display it fails before any folder is made.
+            display = self._display or WindowDisplay(
+                "cnnport collect", headless_hint="collect saves frames on key presses, so it needs a window"
+            )
             for name in self.config.classes:
                 (self.root / name).mkdir(parents=True, exist_ok=True)
-            display = self._display or WindowDisplay("cnnport collect")
             self._loop(capture, display)
         finally:
             capture.stop()

@@ -7,13 +7,25 @@ hook*; both are seams, so tests drive the app with scripted keys and no window.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-__all__ = ["Display", "HeadlessDisplay", "KeyHook", "ScriptedKeys", "WindowDisplay", "key_code"]
+from cnnport.runtime import CnnportError
+
+__all__ = [
+    "Display",
+    "HeadlessDisplay",
+    "KeyHook",
+    "NoDisplayError",
+    "ScriptedKeys",
+    "WindowDisplay",
+    "key_code",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +64,24 @@ class HeadlessDisplay:
         """Nothing to close."""
 
 
+class NoDisplayError(CnnportError):
+    """A window was asked for on a machine without a display."""
+
+
 class WindowDisplay:
     """An OpenCV HighGUI window; closing it with the mouse ends the app."""
 
-    def __init__(self, title: str = "cnnport") -> None:
+    def __init__(self, title: str = "cnnport", headless_hint: str = "") -> None:
+        """Raises NoDisplayError on Linux without $DISPLAY or $WAYLAND_DISPLAY, where OpenCV's
+        Qt would abort the process (SIGABRT, "could not connect to display")."""
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            raise NoDisplayError(
+                f"no display to open the {title} window on ($DISPLAY and $WAYLAND_DISPLAY are not set)"
+                + (f"; {headless_hint}" if headless_hint else "")
+                + "; or run it under a virtual X server: xvfb-run -a cnnport ..."
+            )
         self.title = title
         self._shown = False
         # GUI_NORMAL: no Qt toolbar over the overlay; NORMAL: the user may resize.

@@ -165,3 +165,26 @@ def test_a_frame_model_runs_live_and_answers_as_the_tensor_model(digits_model, d
     assert [r["label"] for r in answers["frame"]] == [r["label"] for r in answers["tensor"]]
     for ours, theirs in zip(answers["frame"], answers["tensor"], strict=True):
         assert abs(ours["score"] - theirs["score"]) < 1e-2
+
+
+def test_without_a_display_webcam_and_collect_say_so_and_write_nothing(
+    digits_model, digits_video, tmp_path, monkeypatch, capsys
+):
+    """No $DISPLAY on Linux: OpenCV's Qt aborted the process (SIGABRT) with "could not
+    connect to display"; now one line says what to pass, before any file or folder."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the check is for Linux's X11 / Wayland")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    out = tmp_path / "out.avi"
+    assert _run(digits_model.path, "--source", digits_video.path, "--save", out) == 1
+    err = capsys.readouterr().err
+    assert "no display" in err
+    assert "pass --headless" in err
+    assert not out.exists()
+    folder = tmp_path / "data"
+    assert main(["collect", str(folder), "--classes", "a,b", "--source", str(digits_video.path)]) == 1
+    err = capsys.readouterr().err
+    assert "no display" in err
+    assert "xvfb-run" in err
+    assert not folder.exists()
