@@ -43,21 +43,17 @@ def class_probabilities(model: Any, pixels: Any) -> np.ndarray:
     columns (1 - p, p) for a one-unit binary output. Its raw output would put a logit (or a
     binary model's p of class 1 under class 0) where a probability belongs."""
     from cnnport.export.errors import SourceModelError
-    from cnnport.export.heads import find_head, resolve_head
+    from cnnport.export.heads import InputScaling, find_head, model_answer, resolve_head
+    from cnnport.runtime.engine import softmax
 
-    out = np.asarray(call(model, pixels), np.float64)
+    pixels = np.asarray(pixels, np.float32)
     try:
         head = resolve_head(find_head(model))
     except SourceModelError:  # an output export would refuse too: shown as it is
-        return out.astype(np.float32)
-    if head.model_output == "logits":
-        if head.kind == "softmax":
-            out = np.exp(out - out.max(axis=1, keepdims=True))
-            out = out / out.sum(axis=1, keepdims=True)
-        else:
-            out = 1 / (1 + np.exp(-out))
-    if head.kind == "binary":
-        out = np.concatenate([1 - out[:, :1], out[:, :1]], axis=1)
+        return np.asarray(call(model, pixels), np.float32)
+    out = model_answer(model, head, InputScaling(), pixels)  # binary: (1 - p, p) already
+    if head.model_output == "logits" and head.kind != "binary":
+        out = softmax(out) if head.kind == "softmax" else 1 / (1 + np.exp(-out))
     return out.astype(np.float32)
 
 
@@ -150,5 +146,5 @@ def grad_cam(
     peaks = cam.reshape(len(cam), -1).max(axis=1)
     cam = cam / np.where(peaks > 0, peaks, 1.0)[:, None, None]
     chosen = classes.numpy()
-    scores = class_probabilities(model, x)[np.arange(len(chosen)), chosen]
+    scores = class_probabilities(model, pixels)[np.arange(len(chosen)), chosen]
     return GradCam(cam.astype(np.float32), chosen, scores.astype(np.float32), path.layer)

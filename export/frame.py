@@ -449,14 +449,18 @@ def _box_rows(b: _Builder, x: str, rows: _Axis, crop: bool, whole: str) -> str:
 _HALF = 0.5 + 2.0**-12
 
 
+def _half(interpolation: str) -> float:
+    """What the last pass adds before the floor (:data:`_HALF`; 0.5 for nearest)."""
+    return 0.5 if interpolation == "nearest" else _HALF
+
+
 def _columns_pass(b: _Builder, x: str, cols: _Axis, m: int, taps: tuple, mix: np.ndarray, half: float) -> str:
     """(N, m, W*C) float -> (N, n, C_out, m): the column taps and the channel mix in one
     grouped Conv (:func:`_weighted`). One 2-D transpose makes the columns the outer axis,
     (N, m, W*C) to (N, W, C*m), so the taps gather whole rows again: a gather along the
     width of (N, m, W, C) copies one pixel at a time and is several times slower. The
     result stays columns-first; :func:`_round` turns it to NHWC after rounding. It comes
-    plus ``half`` (OpenCV's round half up: :data:`_HALF`, 0.5 for nearest), as the Conv's
-    bias (one pass less)."""
+    plus ``half`` (:func:`_half`), as the Conv's bias (one pass less)."""
     index, weight = taps
     c_out, c_in = mix.shape
     flipped = b.op("Reshape", b.op("Transpose", x, perm=[0, 2, 1]), b.const([0, -1, c_in * m], np.int64))
@@ -505,12 +509,12 @@ def _few_taps(
         picked = b.op("Cast", picked, to=1)
     mixed = _mixed(b, column_weight, cols.out, mix)
     if row_weight is None:
-        out = _weighted(b, picked, mixed, cols.out, c_out, bias=0.5)  # (N, n*C_out, m): nearest
+        out = _weighted(b, picked, mixed, cols.out, c_out, bias=_half(interpolation))  # (N, n*C_out, m)
         return b.op("Reshape", out, b.const([0, cols.out, c_out, m], np.int64)), "NWCH"
     out = _weighted(b, picked, mixed, cols.out, c_out)  # (N, n*C_out, m*L)
     # The row weights by a second grouped Conv, the rows its groups, after one 2-D
     # transpose: (N, m*L, n*C_out) -> (N, m, n*C_out), already NHWC.
-    out = _weighted(b, b.op("Transpose", out, perm=[0, 2, 1]), row_weight, m, 1, bias=_HALF)
+    out = _weighted(b, b.op("Transpose", out, perm=[0, 2, 1]), row_weight, m, 1, bias=_half(interpolation))
     return b.op("Reshape", out, b.const([0, m, cols.out, c_out], np.int64)), "NHWC"
 
 
@@ -553,8 +557,8 @@ def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, orde
         return _round(b, *_few_taps(b, flat, rows, cols, interpolation, mix, uint8), spec)
     if interpolation != "area":
         summed = _rows_pass(b, flat, _taps(b, rows, interpolation), rows.out, uint8)
-        half = 0.5 if interpolation == "nearest" else _HALF
-        summed = _columns_pass(b, summed, cols, rows.out, _taps(b, cols, interpolation), mix, half)
+        taps = _taps(b, cols, interpolation)
+        summed = _columns_pass(b, summed, cols, rows.out, taps, mix, _half(interpolation))
         return _round(b, summed, "NWCH", spec)
     box = b.op(
         "And",
@@ -573,7 +577,7 @@ def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, orde
     # Both passes sum unnormalized; the box's norm, 1 / (s_rows * s_cols), rides on the
     # column weights (the two-tap rule of an enlarged axis has none).
     norm = b.op("Reciprocal", b.op("Mul", per_row, _scale(b, cols)))
-    summed = _columns_pass(b, summed, cols, rows.out, _taps(b, cols, "area", box, norm), mix, _HALF)
+    summed = _columns_pass(b, summed, cols, rows.out, _taps(b, cols, "area", box, norm), mix, _half("area"))
     return _round(b, summed, "NWCH", spec)
 
 

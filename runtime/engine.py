@@ -364,7 +364,7 @@ class Engine:
             session = self._session_for(chunk)
             out = session.run([self._output_name, self._maps_name], {self._input_name: chunk})
             scores = out[0].astype(np.float32, copy=False)
-            probabilities.append(_softmax(scores) if self._apply_softmax else scores)
+            probabilities.append(softmax(scores) if self._apply_softmax else scores)
             maps.append(out[1].astype(np.float32, copy=False))
         return np.concatenate(probabilities), np.concatenate(maps)
 
@@ -433,7 +433,7 @@ class Engine:
         else:
             out = session.run([self._output_name], {self._input_name: tensor})[0]
         out = out.astype(np.float32, copy=False)
-        return _softmax(out) if self._apply_softmax else out
+        return softmax(out) if self._apply_softmax else out
 
     def _prediction(self, scores: np.ndarray, top_k: int, threshold: float | None) -> Prediction:
         order = np.argsort(-scores, kind="stable")
@@ -462,7 +462,8 @@ def _same_size(frames: list[np.ndarray]) -> list[np.ndarray]:
     return [group[0][None] if len(group) == 1 else np.stack(group) for group in groups]
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (the Engine's, for cards whose output is logits)."""
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 

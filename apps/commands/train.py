@@ -24,6 +24,10 @@ def _flag_type(annotation: str):
     return str
 
 
+# The run directory is -o, as export's and web's output.
+SHORT_FLAGS = {"out": ["-o"]}
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     # cnnport.train.config imports no TensorFlow, so `cnnport --help` stays fast.
     from cnnport.train.config import TrainConfig
@@ -37,10 +41,6 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             )
         else:
             parser.add_argument(*flags, type=kind, default=default, help=help_text)
-
-
-# The run directory is -o, as export's and web's output.
-SHORT_FLAGS = {"out": ["-o"]}
 
 
 @command

@@ -24,6 +24,7 @@ __all__ = [
     "NoDisplayError",
     "ScriptedKeys",
     "WindowDisplay",
+    "has_display",
     "key_code",
 ]
 
@@ -64,6 +65,13 @@ class HeadlessDisplay:
         """Nothing to close."""
 
 
+def has_display() -> bool:
+    """Whether a window can open here: not Linux, or $DISPLAY / $WAYLAND_DISPLAY set."""
+    return not sys.platform.startswith("linux") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
 class NoDisplayError(CnnportError):
     """A window was asked for on a machine without a display."""
 
@@ -74,9 +82,7 @@ class WindowDisplay:
     def __init__(self, title: str = "cnnport", headless_hint: str = "") -> None:
         """Raises NoDisplayError on Linux without $DISPLAY or $WAYLAND_DISPLAY, where OpenCV's
         Qt would abort the process (SIGABRT, "could not connect to display")."""
-        if sys.platform.startswith("linux") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-        ):
+        if not has_display():
             raise NoDisplayError(
                 f"no display to open the {title} window on ($DISPLAY and $WAYLAND_DISPLAY are not set)"
                 + (f"; {headless_hint}" if headless_hint else "")
