@@ -179,7 +179,11 @@ DATASETS.add(
 
 
 def _list_class_files(root: Path, skipped: list[tuple[str, str]]) -> dict[str, list[Path]]:
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in _ARCHIVE_DEBRIS
+    )
     found: dict[str, list[Path]] = {}
     for folder in classes:
         files = []
@@ -237,22 +241,80 @@ def _read_class_folders(
     return labels, Split(np.stack(xs), np.array(ys, np.int64))
 
 
+# The names a folder of splits uses for each split, as data sets come (the Keras
+# tutorials' cats_and_dogs_filtered: train/ validation/; Roboflow and Kaggle exports:
+# train/ valid/ test/, training_set/ test_set/).
+SPLIT_NAMES = {
+    "train": ("train", "training", "training_set", "train_set"),
+    "val": ("val", "valid", "validation", "validation_set", "val_set"),
+    "test": ("test", "testing", "test_set"),
+}
+# Folders a zip made on macOS carries beside the data; never a class or a split.
+_ARCHIVE_DEBRIS = ("__MACOSX",)
+
+
+def _holds_folders(folder: Path) -> bool:
+    """Whether ``folder`` has subfolders of its own (a split's class folders), not hidden."""
+    return any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir())
+
+
+def _split_folders(root: Path, skipped: list[tuple[str, str]]) -> dict[str, Path]:
+    """The split folders of ``root`` by split ("train", "val", "test"): top-level folders
+    named as a split (:data:`SPLIT_NAMES`, any case) that hold class folders. Empty when
+    there are none (``root`` is a folder of class folders).
+
+    Raises:
+        DatasetError: two folders name one split, or there are validation or test
+            folders but no training one.
+    """
+    aliases = {name: split for split, names in SPLIT_NAMES.items() for name in names}
+    found: dict[str, list[Path]] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        split = aliases.get(folder.name.lower())
+        if split is not None and _holds_folders(folder):
+            found.setdefault(split, []).append(folder)
+    if not found:
+        return {}
+    for folders in found.values():
+        if len(folders) > 1:
+            names = " and ".join(repr(f.name) for f in folders)
+            raise DatasetError(f"{str(root)!r} has {names}: two folders for one split; keep one of them")
+    if "train" not in found:
+        names = ", ".join(repr(f[0].name) for f in found.values())
+        raise DatasetError(
+            f"{str(root)!r} has the split folder(s) {names} but no training split; accepted: "
+            f"ROOT/<class>/<images>, or ROOT/{{{','.join(SPLIT_NAMES['train'])}}}/<class>/<images> "
+            f"beside optional {'/'.join(SPLIT_NAMES['val'])} and {'/'.join(SPLIT_NAMES['test'])} folders"
+        )
+    used = {f[0] for f in found.values()}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if folder not in used and folder.name not in _ARCHIVE_DEBRIS:
+            accepted = ", ".join(n for names in SPLIT_NAMES.values() for n in names)
+            skipped.append((str(folder), f"not a split folder, not read (split folders: {accepted})"))
+    return {split: folders[0] for split, folders in found.items()}
+
+
 def load_folder(
     root: Path, spec: InputSpec, resize: ResizeSpec, *, val_split: float, test_split: float, seed: int
 ) -> Splits:
-    """A folder of class subfolders, or of train/ [val/] [test/] folders of class subfolders.
+    """A folder of class subfolders, or of split folders of class subfolders: a training
+    one (train/, training/, training_set/) with optional validation (val/, valid/,
+    validation/) and test (test/, testing/, test_set/) ones; a split without its folder
+    is carved from the training one.
 
-    Unreadable files are skipped and returned in ``Splits.skipped`` with the reason.
+    Unreadable files are skipped and returned in ``Splits.skipped`` with the reason, and
+    so are folders beside the split folders, which are not read.
     """
     if not root.is_dir():
         raise DatasetError(f"data folder not found: {str(root)!r}")
     skipped: list[tuple[str, str]] = []
-    if (root / "train").is_dir():
-        labels, train = _read_class_folders(root / "train", spec, resize, skipped)
+    splits = _split_folders(root, skipped)
+    if splits:
+        labels, train = _read_class_folders(splits["train"], spec, resize, skipped)
         parts = {}
         for name, fraction in (("val", val_split), ("test", test_split)):
-            if (root / name).is_dir():
-                parts[name] = _read_class_folders(root / name, spec, resize, skipped, labels)[1]
+            if name in splits:
+                parts[name] = _read_class_folders(splits[name], spec, resize, skipped, labels)[1]
             else:
                 train, parts[name] = _carve(train, fraction, seed)
         return Splits(root.name, labels, train, parts["val"], parts["test"], skipped)

@@ -270,7 +270,7 @@ def _write_data_files(run_dir: Path, splits: Splits) -> None:
         shown = "; ".join(f"{Path(p).parent.name}/{Path(p).name}: {r}" for p, r in splits.skipped[:3])
         more = f" and {len(splits.skipped) - 3} more" if len(splits.skipped) > 3 else ""
         logger.warning(
-            "skipped %d file(s) that could not be used (%s%s); the list is in %s",
+            "skipped %d file(s) or folder(s) that could not be used (%s%s); the list is in %s",
             len(splits.skipped), shown, more, run_dir / "skipped.txt",
         )  # fmt: skip
 

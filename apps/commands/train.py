@@ -49,8 +49,9 @@ class Train(Command):
     help = "train a registered CNN architecture on a data set into a run directory"
     description = (
         "Train a classifier. --data is digits (offline, default), mnist, fashion_mnist, cifar10 "
-        "(need internet once) or a folder of class subfolders. Writes runs/NAME/ with model.keras, "
-        "card.json, config.json, curves, confusion matrix and metrics."
+        "(need internet once), a folder of class subfolders, or a folder of split folders (train/ "
+        "with optional val/ or validation/ and test/) of class subfolders. Writes runs/NAME/ with "
+        "model.keras, card.json, config.json, curves, confusion matrix and metrics."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -117,7 +118,7 @@ def _summary(run) -> None:
     ]
     if run.skipped:
         lines.append(
-            f"  skipped: {len(run.skipped)} unreadable file(s), listed in {run.directory / 'skipped.txt'}"
+            f"  skipped: {len(run.skipped)} file(s) or folder(s) not used, listed in {run.directory / 'skipped.txt'}"
         )
     lines.append(f"  next:    cnnport export {run.directory}")
     print("\n".join(lines))

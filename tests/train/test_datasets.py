@@ -83,6 +83,69 @@ def test_user_supplied_train_val_test_folders(tmp_path):
     assert (len(splits.train), len(splits.val), len(splits.test)) == (16, 6, 8)
 
 
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("train", "validation", None),  # the Keras tutorials' cats_and_dogs_filtered
+        ("train", "valid", "test"),  # Roboflow's exports
+        ("training_set", None, "test_set"),  # Kaggle's cats and dogs
+        ("Train", "Val", "Test"),
+    ],
+)
+def test_split_folders_as_data_sets_name_them(tmp_path, names):
+    # Each of these was read wrongly: validation/ and valid/ were ignored (the validation
+    # split carved from train/ instead), and training_set/ test_set/ became two classes.
+    root = tmp_path / "data"
+    sizes = {"train": 10, "val": 4, "test": 6}
+    for split, name in zip(sizes, names, strict=True):
+        if name is not None:
+            write_images(root / name / "cats", sizes[split], (0, 0, 0))
+            write_images(root / name / "dogs", sizes[split], (255, 255, 255))
+    splits = load(root)
+    assert splits.labels == ("cats", "dogs")
+    got = {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)}
+    total = sum(2 * sizes[split] for split, name in zip(sizes, names, strict=True) if name is not None)
+    assert sum(got.values()) == total
+    for split, name in zip(sizes, names, strict=True):
+        if name is not None and split != "train":
+            assert got[split] == 2 * sizes[split]
+
+
+def test_split_folder_layouts_that_cannot_be_read_are_errors_and_extras_are_listed(tmp_path):
+    root = tmp_path / "data"
+    for name in ("val", "validation"):
+        write_images(root / name / "cats", 3, (0, 0, 0))
+    with pytest.raises(DatasetError, match="'val' and 'validation': two folders for one split"):
+        load(root)
+    root = tmp_path / "no-train"
+    write_images(root / "validation" / "cats", 3, (0, 0, 0))
+    write_images(root / "test" / "cats", 3, (0, 0, 0))
+    with pytest.raises(
+        DatasetError, match="but no training split; accepted: ROOT/<class>/<images>, or ROOT/"
+    ):
+        load(root)
+    # A folder beside the splits is not read, and said so; a macOS zip's __MACOSX is neither.
+    root = tmp_path / "extra"
+    for name in ("train", "extra"):
+        write_images(root / name / "cats", 10, (0, 0, 0))
+        write_images(root / name / "dogs", 10, (255, 255, 255))
+    write_images(root / "__MACOSX" / "train", 2, (0, 0, 0))
+    splits = load(root)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 20
+    assert [(path.rsplit("/", 1)[-1], "not a split folder" in why) for path, why in splits.skipped] == [
+        ("extra", True)
+    ]
+
+
+def test_a_class_named_like_a_split_is_a_class(tmp_path):
+    # vehicles: train, car, bus. A folder of images (no class folders in it) is a class.
+    root = tmp_path / "vehicles"
+    for i, name in enumerate(("train", "car", "bus")):
+        write_images(root / name, 8, (80 * i, 0, 0))
+    write_images(root / "__MACOSX" / "train", 2, (0, 0, 0))
+    assert load(root).labels == ("bus", "car", "train")
+
+
 def test_only_train_folder_gets_val_and_test_carved_out(tmp_path):
     root = tmp_path / "data"
     write_images(root / "train" / "x", 10, (0, 0, 0))
