@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -172,6 +173,7 @@ class Engine:
         self._reopen = None if choice.open is not None else (choice.providers, threads, spinning)
         self._sized: tuple[tuple[int, ...], Any] | None = None
         self._last_size: tuple[int, ...] | None = None
+        self._sizing = threading.Lock()  # one thread at a time opens a sized session
         self.providers: tuple[str, ...] = tuple(verify_providers(choice, self._session.get_providers()))
         self.card = _card_for(self._session, self.path, labels, input_size, color)
         self.frame = self.card.frame  # a frame model takes decoded frames of any size
@@ -397,27 +399,33 @@ class Engine:
         same (N, H, W) comes twice in a row (a camera), a second session is opened with
         those dimensions fixed, onnxruntime folds the tables at load, and frames of that
         size run on it (about 50 us less per call; docs/frame-models.md#measured). Other sizes keep the
-        general session; one size is kept at a time."""
-        if self.frame is None or self._reopen is None:
+        general session; one size is kept at a time. Safe to call from several threads (an app
+        serving several cameras): a call never runs on a session fixed to another size."""
+        reopen = self._reopen
+        if self.frame is None or reopen is None:
             return self._session
         size = tensor.shape[:3]
-        again, self._last_size = size == self._last_size, size
-        if self._sized is not None and self._sized[0] == size:
-            return self._sized[1]
-        if not again:
-            return self._session
-        names = self._session.get_inputs()[0].shape[:3]
-        fixed = {n: v for n, v in zip(names, size, strict=True) if isinstance(n, str)}
-        if not fixed:
-            return self._session
-        try:
-            session = open_session(self.path, *self._reopen, fixed=fixed, int8_gemm=self.int8_gemm)
-        except CnnportError as exc:  # the general session still runs it
-            logger.debug("no session for frames of %s: %s", size, exc)
-            self._reopen = None
-            return self._session
-        self._sized = (size, session)
-        return session
+        # Read once: another thread's call may swap in a session for its own size.
+        sized = self._sized
+        if sized is not None and sized[0] == size:
+            self._last_size = size
+            return sized[1]
+        with self._sizing:
+            again, self._last_size = size == self._last_size, size
+            if not again:
+                return self._session
+            names = self._session.get_inputs()[0].shape[:3]
+            fixed = {n: v for n, v in zip(names, size, strict=True) if isinstance(n, str)}
+            if not fixed:
+                return self._session
+            try:
+                session = open_session(self.path, *reopen, fixed=fixed, int8_gemm=self.int8_gemm)
+            except CnnportError as exc:  # the general session still runs it
+                logger.debug("no session for frames of %s: %s", size, exc)
+                self._reopen = None
+                return self._session
+            self._sized = (size, session)
+            return session
 
     def _run(self, tensor: np.ndarray) -> np.ndarray:
         if self._batch_dim and len(tensor) != self._batch_dim:

@@ -370,3 +370,37 @@ def test_the_frame_gate_fails_a_frame_model_that_answers_differently(framed: Pat
     assert any("probabilities differ" in f or "top-1" in f for f in bad.reports["all"].failures), bad.reports[
         "all"
     ].failures
+
+
+def test_a_frame_model_engine_answers_threads_with_frames_of_different_sizes(framed: Path, digits):
+    # An app serving several clients calls one Engine from several threads, each with its
+    # own camera's frame size. The fixed-size session is swapped as sizes alternate; a
+    # call must never run on a session fixed to another thread's size.
+    import sys
+    import threading
+
+    _, _, x_test, _ = digits
+    engine = Engine(framed.with_name("tiny.frame-bgr.onnx"))
+    sizes = [(64, 48), (32, 24)]
+    frames = [cv2.cvtColor(cv2.resize(x_test[i], s), cv2.COLOR_GRAY2BGR) for i, s in enumerate(sizes)]
+    expected = [engine.predict(frame).scores for frame in frames]
+    failures: list[BaseException] = []
+
+    def serve(i: int) -> None:
+        try:
+            for _ in range(400):
+                np.testing.assert_allclose(engine.predict(frames[i]).scores, expected[i], atol=1e-6)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as Python allows
+    try:
+        threads = [threading.Thread(target=serve, args=(i,)) for i in range(len(frames))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not failures, failures[0]
