@@ -275,7 +275,8 @@ class Engine:
 
         Args:
             images: a BGR frame (OpenCV's order), an RGB frame with ``color="RGB"``, a
-                gray image, a file path, or a list / (N, H, W, C) array of these.
+                gray image, a file path, encoded image bytes, a PIL image, or a list /
+                (N, H, W, C) array of these.
             top_k: how many best classes each prediction lists.
             color: channel order of array inputs, "BGR" or "RGB".
             threshold: a multi-label model's decision threshold (default: the card's).

@@ -22,7 +22,7 @@ import os
 import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import cv2
 import numpy as np
@@ -44,7 +44,8 @@ __all__ = [
     "to_input_color",
 ]
 
-ImageLike = Union[str, os.PathLike, np.ndarray]
+# A PIL (Pillow) image is accepted too, without cnnport depending on Pillow.
+ImageLike = Union[str, os.PathLike, bytes, np.ndarray]
 SOURCE_COLORS = ("BGR", "RGB")
 # The image files cnnport reads, everywhere: training folders, predict, the webcam's
 # folder source, collect's counts. (Decoding is by content; this picks files to try.)
@@ -70,38 +71,47 @@ MAX_IMAGE_PIXELS = 1 << 27
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def decode_image(path: str | os.PathLike) -> np.ndarray:
-    """Reads an image file into a BGR (or gray) array, EXIF orientation applied.
-
-    Alpha is kept as a fourth channel (BGRA); 16-bit images stay uint16.
-
-    Raises:
-        ImageDecodeError: the file is missing, empty, not an image or truncated.
-    """
-    path = Path(path)
+def _read_file(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise ImageDecodeError(f"image file not found: {str(path)!r}") from None
     except IsADirectoryError:
         raise ImageDecodeError(f"expected an image file, received a folder: {str(path)!r}") from None
     except OSError as exc:
         raise ImageDecodeError(f"cannot read image {str(path)!r}: {exc.strerror or exc}") from None
-    if not data:
-        raise ImageDecodeError(f"image file is empty: {str(path)!r}")
+
+
+def decode_image(path: str | os.PathLike | bytes | bytearray | memoryview) -> np.ndarray:
+    """Reads an image file, or an encoded image in memory (the bytes of an upload, say),
+    into a BGR (or gray) array, EXIF orientation applied.
+
+    Alpha is kept as a fourth channel (BGRA); 16-bit images stay uint16.
+
+    Raises:
+        ImageDecodeError: the file is missing, empty, not an image or truncated.
+    """
+    if isinstance(path, bytes | bytearray | memoryview):
+        data, name = bytes(path), f"image bytes ({len(path):,} bytes)"
+        if not data:
+            raise ImageDecodeError("image bytes are empty (0 bytes)")
+    else:
+        data, name = _read_file(Path(path)), repr(str(path))
+        if not data:
+            raise ImageDecodeError(f"image file is empty: {name}")
     if data.startswith(_JPEG_MAGIC) and not _jpeg_is_complete(data):
-        raise ImageDecodeError(f"JPEG file is truncated (no end-of-image marker): {str(path)!r}")
+        raise ImageDecodeError(f"JPEG is truncated (no end-of-image marker): {name}")
     size = _header_size(data)
     if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
         raise ImageDecodeError(
-            f"image {str(path)!r} claims {size[0]} x {size[1]} pixels in its header; accepted: at most "
+            f"{name} claims {size[0]} x {size[1]} pixels in its header; accepted: at most "
             f"{MAX_IMAGE_PIXELS:,} pixels (a decompression bomb guard); it was not decoded"
         )
     buffer = np.frombuffer(data, np.uint8)
     image = cv2.imdecode(buffer, _DECODE_FLAGS)
     if image is None or image.size == 0:
         raise ImageDecodeError(
-            f"cannot decode {str(path)!r}: not an image format OpenCV reads "
+            f"cannot decode {name}: not an image format OpenCV reads "
             "(accepted: jpg, png, bmp, webp, tiff and the other formats of cv2.imread)"
         )
     if data.startswith(_ALPHA_CAPABLE):
@@ -243,14 +253,38 @@ def decode_all(images: ImageLike | Sequence[ImageLike], color: str = "BGR") -> l
     if isinstance(images, np.ndarray) and images.ndim == 4:
         return list(images)
     batch = images if isinstance(images, list | tuple) else [images]
-    return [_decoded(i, color) if isinstance(i, str | os.PathLike) else np.asarray(i) for i in batch]
+    return [_decoded(i, color) for i in batch]
 
 
-def _decoded(path: str | os.PathLike, color: str) -> np.ndarray:
-    image = decode_image(path)
-    if color == "BGR" or image.ndim == 2 or image.shape[2] == 1:
-        return image
-    return image[:, :, [2, 1, 0, 3][: image.shape[2]]]
+def _decoded(image: Any, color: str) -> np.ndarray:
+    """A file, encoded bytes or a PIL image as an array in ``color`` order; any other
+    input as it is (an array in ``color`` order already)."""
+    if isinstance(image, str | os.PathLike | bytes | bytearray | memoryview):
+        array, order = decode_image(image), "BGR"
+    elif _is_pil(image):
+        array, order = _pil_array(image), "RGB"
+    else:
+        return np.asarray(image)
+    if color == order or array.ndim == 2 or array.shape[2] == 1:
+        return array
+    return array[:, :, [2, 1, 0, 3][: array.shape[2]]]
+
+
+def _is_pil(image: Any) -> bool:
+    """Whether ``image`` is a PIL (Pillow) image, without importing PIL."""
+    return any(c.__module__.startswith("PIL.") and c.__name__ == "Image" for c in type(image).__mro__)
+
+
+def _pil_array(image: Any) -> np.ndarray:
+    """A PIL image as uint8 RGB, RGBA or gray: its other modes (palette, CMYK, 16-bit,
+    float, 1-bit) are converted by PIL to RGB, RGBA (palette or gray with transparency)
+    or L."""
+    mode = image.mode
+    if mode not in ("RGB", "RGBA", "L"):
+        transparent = mode in ("LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
+        gray = mode in ("1", "I", "I;16", "I;16B", "I;16L", "F")
+        image = image.convert("RGBA" if transparent else "L" if gray else "RGB")
+    return np.asarray(image)
 
 
 def crop_window(height: int, width: int, spec: InputSpec, resize: ResizeSpec) -> tuple[int, int, int, int]:
@@ -279,12 +313,16 @@ def _one(image: ImageLike, spec: InputSpec, resize: ResizeSpec, color: str, what
     if isinstance(image, str | os.PathLike):
         array, color = decode_image(image), "BGR"
         what = f"image {os.fspath(image)!r}"
+    elif isinstance(image, bytes | bytearray | memoryview):
+        array, color = decode_image(image), "BGR"
+    elif _is_pil(image):
+        array, color = _pil_array(image), "RGB"
     elif isinstance(image, np.ndarray):
         array = image
     else:
         raise InputError(
             f"{what} is a {type(image).__name__}; accepted: a file path, a numpy image array, "
-            "or a list of these"
+            "encoded image bytes, a PIL image, or a list of these"
         )
     if array.size == 0:
         raise InputError(f"{what} is empty (shape {array.shape})")

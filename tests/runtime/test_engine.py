@@ -80,6 +80,23 @@ def test_predict_from_file(engine, tmp_path):
     np.testing.assert_allclose(from_file.scores, from_array.scores, atol=TOL)
 
 
+def test_predict_from_encoded_bytes_and_pil_images(engine, tmp_path):
+    # What an app holds: an upload's bytes, or a PIL image (RGB by nature, whatever
+    # ``color`` says about arrays); both were refused.
+    frame = cv2.resize(random_batch(1, seed=6)[0], (40, 30), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(tmp_path / "f.png"), frame)
+    expected = engine.predict(tmp_path / "f.png").scores
+    data = (tmp_path / "f.png").read_bytes()
+    np.testing.assert_allclose(engine.predict(data).scores, expected, atol=TOL)
+    image_module = pytest.importorskip("PIL.Image")
+    with image_module.open(tmp_path / "f.png") as image:
+        for color in ("BGR", "RGB"):
+            np.testing.assert_allclose(engine.predict(image, color=color).scores, expected, atol=TOL)
+        batch = engine.predict([image, data, frame])
+    for prediction in batch:
+        np.testing.assert_allclose(prediction.scores, expected, atol=TOL)
+
+
 def test_threads_get_exactly_serial_results(engine):
     batches = [random_batch(1 + i % 3, seed=i) for i in range(200)]
     serial = [engine.run(b) for b in batches]

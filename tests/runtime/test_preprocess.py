@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from cnnport.runtime import ImageDecodeError, InputError, InputSpec, ResizeSpec, decode_image, preprocess
+from cnnport.runtime.preprocess import decode_all
 
 RGB = InputSpec(height=4, width=6)
 GRAY = InputSpec(height=4, width=6, channels=1, color="GRAY")
@@ -188,3 +189,53 @@ def test_bad_files(tmp_path):
     # the complete JPEG decodes
     (tmp_path / "good.jpg").write_bytes(good)
     assert preprocess(tmp_path / "good.jpg", RGB).shape == (1, 4, 6, 3)
+
+
+def _photo(height=30, width=40) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    image = cv2.resize(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), (width, height))
+    return np.ascontiguousarray(image)
+
+
+def test_encoded_bytes_are_decoded_as_the_file_is(tmp_path):
+    # An app's upload arrives as bytes; they were refused ("is a bytes").
+    photo = _photo()
+    for suffix in (".png", ".jpg", ".webp"):
+        path = tmp_path / f"p{suffix}"
+        cv2.imwrite(str(path), photo)
+        data = path.read_bytes()
+        expected = preprocess(path, RGB)
+        for form in (data, bytearray(data), memoryview(data)):
+            np.testing.assert_array_equal(preprocess(form, RGB), expected)
+        np.testing.assert_array_equal(decode_all([data], "RGB")[0], decode_all([path], "RGB")[0])
+    good = cv2.imencode(".jpg", photo)[1].tobytes()
+    for data, message in (
+        (b"", "image bytes are empty"),
+        (b"not an image" * 4, r"cannot decode image bytes \(48 bytes\)"),
+        (good[: len(good) // 2], r"JPEG is truncated .*: image bytes"),
+    ):
+        with pytest.raises(ImageDecodeError, match=message):
+            preprocess(data, RGB)
+
+
+def test_pil_images_are_read_in_their_own_color_order(tmp_path):
+    # A PIL image is RGB; it was refused ("is a JpegImageFile").
+    image_module = pytest.importorskip("PIL.Image")
+    photo = _photo()
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), photo)
+    expected = preprocess(path, RGB)
+    with image_module.open(path) as opened:
+        assert type(opened).__name__ == "PngImageFile"
+        np.testing.assert_array_equal(preprocess(opened, RGB), expected)
+        np.testing.assert_array_equal(preprocess(opened, RGB, color="RGB"), expected)  # color is for arrays
+        np.testing.assert_array_equal(decode_all(opened, "BGR")[0], photo)
+        np.testing.assert_array_equal(decode_all(opened, "RGB")[0], photo[:, :, ::-1])
+        gray = opened.convert("L")
+        np.testing.assert_array_equal(preprocess(gray, GRAY), preprocess(np.asarray(gray), GRAY))
+        # Modes other than RGB, RGBA and L go through PIL's own conversion.
+        palette = opened.convert("P", palette=image_module.Palette.ADAPTIVE, colors=16)
+        np.testing.assert_array_equal(preprocess(palette, RGB), preprocess(palette.convert("RGB"), RGB))
+        transparent = opened.convert("RGBA")
+        transparent.putalpha(0)
+        assert preprocess(transparent, RGB).min() == 255  # composited over white
