@@ -16,7 +16,10 @@ from ..command import Command, command
 @command
 class Predict(Command):
     name = "predict"
-    help = "classify image files or folders; prints a table, or JSON lines with --json"
+    help = (
+        "classify image files or folders; prints a table, or JSON lines with --json, and the "
+        "accuracy where folders are named after the classes"
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("model", help="the .onnx model (with its embedded card)")
@@ -56,13 +59,16 @@ class Predict(Command):
         if not args.json:
             what = f"present (>= {args.threshold or engine.threshold:g})" if engine.multilabel else "label"
             print(f"{'image':<40} {what:<16} {'score':>7}  top-{args.top_k}")
+        tally = _Tally(engine)
         if args.heatmap:
-            return _write_heatmaps(engine, paths, Path(args.heatmap), args)
+            return _write_heatmaps(engine, paths, Path(args.heatmap), args, tally)
         for start in range(0, len(paths), args.batch_size):
             batch = paths[start : start + args.batch_size]
             for path, result in self._classify(engine, batch, args.top_k, args.threshold):
                 failures += isinstance(result, str)
                 _emit(path, result, args.json, engine.multilabel)
+                tally.add(path, result)
+        tally.report(sys.stderr if args.json else sys.stdout)
         if failures:
             print(f"error: {failures} of {len(paths)} image(s) could not be read", file=sys.stderr)
         return 1 if failures else 0
@@ -93,7 +99,37 @@ class Predict(Command):
         return [(path, results[path]) for path in paths]
 
 
-def _write_heatmaps(engine: Engine, paths: list[Path], folder: Path, args: argparse.Namespace) -> int:
+class _Tally:
+    """Accuracy over the images whose folder is named after one of the model's classes
+    (a labelled folder such as a validation split, read with -r), per class too. Not for
+    multi-label models, whose folders cannot name every class present."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.labels = () if engine.multilabel else engine.labels
+        self.counts = {label: [0, 0] for label in self.labels}  # right, seen
+
+    def add(self, path: Path, result: object) -> None:
+        truth = path.parent.name
+        if truth in self.counts and not isinstance(result, str):
+            self.counts[truth][0] += result.label == truth
+            self.counts[truth][1] += 1
+
+    def report(self, stream) -> None:
+        seen = {label: c for label, c in self.counts.items() if c[1]}
+        if not seen:
+            return
+        right, total = sum(c[0] for c in seen.values()), sum(c[1] for c in seen.values())
+        classes = ", ".join(f"{label} {c[0]}/{c[1]}" for label, c in seen.items())
+        print(
+            f"accuracy: {right} of {total} ({right / total:.1%}) of the images in folders named after "
+            f"a class: {classes}",
+            file=stream,
+        )
+
+
+def _write_heatmaps(
+    engine: Engine, paths: list[Path], folder: Path, args: argparse.Namespace, tally: _Tally
+) -> int:
     """Classifies each image with its heatmap and writes the blended overlay as DIR/NAME.png."""
     import cv2
 
@@ -117,6 +153,8 @@ def _write_heatmaps(engine: Engine, paths: list[Path], folder: Path, args: argpa
             if not cv2.imwrite(str(tmp), blend_heatmap(image, prediction.heatmap)):
                 raise InputError(f"cannot write {str(target)!r}")
         _emit(path, prediction, args.json, engine.multilabel)
+        tally.add(path, prediction)
+    tally.report(sys.stderr if args.json else sys.stdout)
     if failures:
         print(f"error: {failures} of {len(paths)} image(s) could not be read", file=sys.stderr)
     return 1 if failures else 0

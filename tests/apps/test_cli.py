@@ -68,6 +68,44 @@ def test_predict_json_lines_match_engine(tiny_model, image_folder, capsys):
         assert [c["label"] for c in record["top_k"]] == [c.label for c in expected.top_k]
 
 
+def test_predict_gives_the_accuracy_on_folders_named_after_the_classes(tiny_model, tmp_path, capsys):
+    from cnnport.runtime import Engine
+
+    engine = Engine(tiny_model.path, providers="cpu")
+    labels = tiny_model.card.labels
+    rng = np.random.default_rng(1)
+    root = tmp_path / "validation"
+    truth = {}
+    for i in range(12):
+        label = labels[i % 2]
+        (root / label).mkdir(parents=True, exist_ok=True)
+        path = root / label / f"{i}.png"
+        cv2.imwrite(str(path), rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+        truth[path] = label
+    (root / "unsorted").mkdir()
+    cv2.imwrite(str(root / "unsorted" / "x.png"), rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    right = {
+        label: sum(engine.predict(p).label == t for p, t in truth.items() if t == label)
+        for label in labels[:2]
+    }
+    expected = (
+        f"accuracy: {sum(right.values())} of 12 ({sum(right.values()) / 12:.1%}) of the images in folders "
+        f"named after a class: {labels[0]} {right[labels[0]]}/6, {labels[1]} {right[labels[1]]}/6"
+    )
+    assert main(["predict", str(tiny_model.path), str(root), "-r", "--provider", "cpu"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 + 13 + 1
+    assert lines[-1] == expected
+    # JSON lines stay one object per image; the summary goes to standard error.
+    assert main(["predict", str(tiny_model.path), str(root), "-r", "--json", "--provider", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert len([json.loads(line) for line in captured.out.strip().splitlines()]) == 13
+    assert expected in captured.err
+    # Images outside class-named folders: no accuracy line.
+    assert main(["predict", str(tiny_model.path), str(root / "unsorted"), "--provider", "cpu"]) == 0
+    assert "accuracy" not in capsys.readouterr().out
+
+
 def test_predict_bad_image_is_reported_and_others_still_classified(tiny_model, image_folder, capsys):
     (image_folder / "broken.png").write_bytes(b"garbage")
     assert main(["predict", str(tiny_model.path), str(image_folder), "--json", "--provider", "cpu"]) == 1
