@@ -4,15 +4,19 @@ runtime's one preprocessing function."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from cnnport.runtime import InputError, find_images, preprocess
+from cnnport.runtime.preprocess import SPLIT_NAMES
 
 from .source import LabelledImages
 
-__all__ = ["calibration_images", "frames_from_images", "held_out_images", "npz_images"]
+__all__ = ["calibration_images", "frames_from_images", "held_out_images", "held_out_split", "npz_images"]
+
+logger = logging.getLogger(__name__)
 
 
 def _folder_images(path: Path, card, *, labelled: bool):
@@ -55,13 +59,31 @@ def npz_images(path: Path, card):
     return LabelledImages(x, y)
 
 
+def held_out_split(path: Path, card) -> Path:
+    """``path`` itself, or where none of its folders is a class of the card and it holds a
+    data set's split folders (test/, val/ and the names of :data:`SPLIT_NAMES`), the test
+    split's folder, else the validation split's: the images training did not learn from."""
+    folders = {p.name.lower(): p for p in path.iterdir() if p.is_dir()}
+    if any(p.name in card.labels for p in folders.values()):
+        return path
+    for split in ("test", "val"):
+        for name in SPLIT_NAMES[split]:
+            if name in folders:
+                logger.info("--data %s: held-out images from its %s split, %s", path, split, folders[name])
+                return folders[name]
+    return path
+
+
 def held_out_images(data: str, card):
-    """Held-out images at model input size from an .npz (x, y) or a folder of class subfolders."""
+    """Held-out images at model input size from an .npz (x, y), a folder of class
+    subfolders, or a data set's folder of split folders (its test split, else its
+    validation split; :func:`held_out_split`)."""
     path = Path(data)
     if path.suffix == ".npz" and path.is_file():
         return npz_images(path, card)
     if not path.is_dir():
         raise InputError(f"--data must be an .npz or a folder of class subfolders; received {data!r}")
+    path = held_out_split(path, card)
     images, labels = _folder_images(path, card, labelled=True)
     if not images:
         raise InputError(f"folder {data!r} holds no class subfolders with images")

@@ -50,6 +50,14 @@ SOURCE_COLORS = ("BGR", "RGB")
 # The image files cnnport reads, everywhere: training folders, predict, the webcam's
 # folder source, collect's counts. (Decoding is by content; this picks files to try.)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# The names a data set's split folders go by (the Keras tutorials' cats_and_dogs_filtered:
+# train/ validation/; Roboflow's and Kaggle's exports: train/ valid/ test/, training_set/
+# test_set/): training reads them, export and check take their held-out images from them.
+SPLIT_NAMES = {
+    "train": ("train", "training", "training_set", "train_set"),
+    "val": ("val", "valid", "validation", "validation_set", "val_set"),
+    "test": ("test", "testing", "test_set"),
+}
 
 _INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnport.runtime import IMAGE_SUFFIXES, ImageDecodeError, InputSpec, Registry, ResizeSpec, preprocess
+from cnnport.runtime.preprocess import SPLIT_NAMES
 
 from .errors import DatasetError
 
@@ -241,14 +242,6 @@ def _read_class_folders(
     return labels, Split(np.stack(xs), np.array(ys, np.int64))
 
 
-# The names a folder of splits uses for each split, as data sets come (the Keras
-# tutorials' cats_and_dogs_filtered: train/ validation/; Roboflow and Kaggle exports:
-# train/ valid/ test/, training_set/ test_set/).
-SPLIT_NAMES = {
-    "train": ("train", "training", "training_set", "train_set"),
-    "val": ("val", "valid", "validation", "validation_set", "val_set"),
-    "test": ("test", "testing", "test_set"),
-}
 # Folders a zip made on macOS carries beside the data; never a class or a split.
 _ARCHIVE_DEBRIS = ("__MACOSX",)
 
@@ -305,6 +298,17 @@ def load_folder(
     Unreadable files are skipped and returned in ``Splits.skipped`` with the reason, and
     so are folders beside the split folders, which are not read.
     """
+    if root.is_file():
+        name = root.name.lower()
+        if name.endswith(".zip"):
+            hint = (
+                f"; unpack it first (python -m zipfile -e {str(root)!r} data/) and pass the folder it makes"
+            )
+        elif name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+            hint = f"; unpack it first (mkdir data && tar -xf {str(root)!r} -C data) and pass the folder it makes"
+        else:
+            hint = "; accepted: a folder of class subfolders, or of train/ [val/] [test/] split folders"
+        raise DatasetError(f"--data {str(root)!r} is a file, not a folder{hint}")
     if not root.is_dir():
         raise DatasetError(f"data folder not found: {str(root)!r}")
     skipped: list[tuple[str, str]] = []

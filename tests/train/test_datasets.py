@@ -181,6 +181,18 @@ def test_unknown_name_and_missing_folder():
         load("no/such/folder")
 
 
+def test_an_archive_or_a_file_is_not_a_folder(tmp_path):
+    # A downloaded cats_and_dogs_filtered.zip was "not found" though it was right there.
+    for name, hint in (
+        ("cats_and_dogs_filtered.zip", r"is a file, not a folder; unpack it first \(python -m zipfile -e"),
+        ("flowers.tgz", r"unpack it first \(mkdir data && tar -xf"),
+        ("labels.csv", r"is a file, not a folder; accepted: a folder of class subfolders"),
+    ):
+        (tmp_path / name).write_bytes(b"x")
+        with pytest.raises(DatasetError, match=hint):
+            load(tmp_path / name)
+
+
 def test_keras_dataset_offline_is_a_clear_error(monkeypatch):
     import keras
 
