@@ -15,9 +15,9 @@ pixels it reads and their weights, with OpenCV's sampling positions and border r
 tap for nearest, two for linear and for area where an axis is enlarged, the area box's
 ``ceil(s) + 1`` where it shrinks). The taps' rows are gathered whole (the columns after
 one 2-D transpose makes them the outer axis) and weighted by grouped 1x1 ``Conv``s, the
-channel mix and the norm folded into the weights. Two shortcuts, both exact: small
-nearest and linear outputs gather every tap in uint8 before anything becomes float
-(:func:`_few_taps`), and an area box with a whole-number row factor sums the uint8 rows
+channel mix and the norm folded into the weights. Two shortcuts, both exact: nearest, and
+linear outputs up to half a camera frame wide, gather every tap in uint8 before anything
+becomes float (:func:`_few_taps`), and an area box with a whole-number row factor sums the uint8 rows
 by ``MatMulInteger`` (:func:`_box_rows`). All index and weight vectors are computed in
 the graph from the frame's shape, so one graph serves every frame size (a session with
 the size fixed folds them). Cubic and Lanczos (four and eight taps) are not built: a
@@ -487,8 +487,8 @@ def _mixed(b: _Builder, weight: str | None, n: int, mix: np.ndarray) -> str:
 def _few_taps(
     b: _Builder, x: str, rows: _Axis, cols: _Axis, interpolation: str, mix: np.ndarray, uint8: bool
 ) -> tuple[str, str]:
-    """Nearest and linear for outputs at most ``_FEW_TAPS_MAX_WIDTH`` wide (where a
-    camera frame shrinks a lot): every tap is gathered in the
+    """Nearest, and linear for outputs at most ``_FEW_TAPS_MAX_WIDTH`` wide (where a
+    camera frame shrinks a lot; :func:`_takes_few_taps`): every tap is gathered in the
     frame's own type before anything becomes float (the rows, one 2-D transpose, the
     columns: whole rows each time), so only the values the taps read are cast. Then a
     grouped 1x1 Conv applies the column weights and the channel mix (the row taps ride on
@@ -518,13 +518,23 @@ def _few_taps(
     return b.op("Reshape", out, b.const([0, m, cols.out, c_out], np.int64)), "NHWC"
 
 
-# Nearest and linear gather every tap before anything becomes float (:func:`_few_taps`)
-# for outputs at most this wide: a third of a 640-pixel camera frame, where that casts
-# fewer values at the price of one more transpose. Wider outputs (224 from 640) cost less
-# with the row pass over the full width (both measured side by side, 1 and 2 threads;
-# docs/frame-models.md#measured). The choice is fixed at export, as an ``If`` on the
-# frame's width measured slower than either; both give OpenCV's pixels within one level.
-_FEW_TAPS_MAX_WIDTH = 640 // 3
+# Linear gathers every tap before anything becomes float (:func:`_few_taps`) for outputs
+# at most this wide, half a 640-pixel camera frame, where that casts fewer values at the
+# price of one more transpose; wider outputs (384 from 640) cost less with the row pass
+# over the full width. Nearest (one tap) always does. Measured side by side on a 640x480
+# BGR frame, 1 and 2 threads (session 17, a 2-core Xeon without AMX): linear 224 0.74 /
+# 0.55 ms against 0.90 / 0.64 for the row pass, 299 1.38 / 0.93 against 1.41 / 0.98, 384
+# 2.19 / 1.43 against 1.89 / 1.29; nearest 224 0.19 / 0.22 against 0.47 / 0.41
+# (docs/frame-models.md#measured). The AMD EPYC of session 8 had measured linear 224 at
+# 0.94x / 1.13x, when the limit was set to a third of the frame. The choice is fixed at
+# export, as an ``If`` on the frame's width measured slower than either; both give
+# OpenCV's pixels within one level.
+_FEW_TAPS_MAX_WIDTH = 640 // 2
+
+
+def _takes_few_taps(interpolation: str, width: int) -> bool:
+    """Whether the resize to ``width`` gathers every tap first (:data:`_FEW_TAPS_MAX_WIDTH`)."""
+    return interpolation == "nearest" or (interpolation == "linear" and width <= _FEW_TAPS_MAX_WIDTH)
 
 
 def _round(b: _Builder, x: str, layout: str, spec: Any) -> str:
@@ -553,7 +563,7 @@ def _resize(b: _Builder, x: str, rows: _Axis, cols: _Axis, card: ModelCard, orde
     interpolation, crop, spec = card.resize.interpolation, card.resize.mode == "center_crop", card.input
     flat = b.op("Reshape", x, b.const([0, 0, -1], np.int64))  # (N, H, W*C)
     mix = _channel_mix(order, card.input.color)
-    if interpolation != "area" and cols.out <= _FEW_TAPS_MAX_WIDTH:
+    if _takes_few_taps(interpolation, cols.out):
         return _round(b, *_few_taps(b, flat, rows, cols, interpolation, mix, uint8), spec)
     if interpolation != "area":
         summed = _rows_pass(b, flat, _taps(b, rows, interpolation), rows.out, uint8)
