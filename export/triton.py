@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnport.runtime import ModelCard
+from cnnport.runtime.files import folder_mode
 
 from .errors import ExportError
 
@@ -191,7 +192,9 @@ def write_triton_model(
         (staging / "config.pbtxt").write_text(text)
         (staging / LABELS_FILE).write_text("".join(f"{label}\n" for label in card.labels))
         (staging / "card.json").write_text(card.to_json(indent=2) + "\n")
-        os.chmod(staging, 0o755)  # mkdtemp makes 0700: a server running as another user must read it
+        # mkdtemp makes 0700 whatever the umask: give the folder the mode mkdir would have
+        # (a server running as another user reads it where the umask lets it).
+        os.chmod(staging, folder_mode())
         _swap(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

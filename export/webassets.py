@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnport.runtime import METADATA_KEY, CnnportError, ModelCard, card_path, read_card
+from cnnport.runtime.files import folder_mode
 
 from .errors import ExportError
 
@@ -132,7 +133,17 @@ def copy_js_module(source: Path, destination: Path) -> None:
     """Copies the module's .js files (its tree, without tests or node_modules)."""
     if destination.exists():
         shutil.rmtree(destination)
-    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("node_modules", "test", "*.test.js"))
+    # Copies of the bytes alone, not of the checkout's modes (copytree copies those): the
+    # site's files get the modes the umask gives new files, as every file we write.
+    shutil.copytree(
+        source,
+        destination,
+        ignore=shutil.ignore_patterns("node_modules", "test", "*.test.js"),
+        copy_function=shutil.copyfile,
+    )
+    mode = folder_mode()
+    for folder in [destination, *(p for p in destination.rglob("*") if p.is_dir())]:
+        os.chmod(folder, mode)  # copytree gives folders the source's mode
 
 
 def web_model(model: str | Path, destination: Path) -> WebModel:

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "folder_mode"]
 
 
 @contextlib.contextmanager
@@ -45,6 +45,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def folder_mode() -> int:
+    """The mode ``mkdir`` gives a new folder under the process umask (for folders made by
+    ``tempfile.mkdtemp``, which makes them 0700, or copied with another tree's modes)."""
+    return 0o777 & ~_umask()
 
 
 def _umask() -> int:

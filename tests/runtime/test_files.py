@@ -33,3 +33,29 @@ def test_a_writer_that_makes_its_own_file_still_gets_the_mode(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "model.keras").st_mode) == 0o666 & ~umask
     atomic_write_text(tmp_path / "report.json", "{}")
     assert stat.S_IMODE(os.stat(tmp_path / "report.json").st_mode) == 0o666 & ~umask
+
+
+def test_folders_we_make_or_copy_get_the_mode_the_umask_gives(tmp_path, tiny_model):
+    # Under umask 027 a Triton model folder came out 0755 (chmod'ed past mkdtemp's 0700)
+    # and the web site's JS module kept the checkout's 0755 / 0644.
+    script = (
+        "import os, sys; from pathlib import Path\n"
+        "from cnnport.export.triton import write_triton_model\n"
+        "from cnnport.export.webassets import copy_js_module\n"
+        "from cnnport.runtime import read_card\n"
+        "os.umask(0o027); out = Path(sys.argv[1]); model = Path(sys.argv[2])\n"
+        "write_triton_model(model, read_card(model), out / 'triton')\n"
+        "source = out / 'module'; (source / 'lib').mkdir(parents=True)\n"
+        "(source / 'index.js').write_text('export {};'); (source / 'lib' / 'a.js').write_text('')\n"
+        "os.chmod(source / 'index.js', 0o644); os.chmod(source, 0o755)\n"
+        "copy_js_module(source, out / 'site' / 'cnnport')\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path), str(tiny_model.path)], check=True)
+    made = [*(tmp_path / "triton").rglob("*"), *(tmp_path / "site").rglob("*")]
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in made}
+    assert modes["triton/tiny"] == 0o750
+    assert modes["site/cnnport"] == 0o750
+    assert modes["site/cnnport/lib"] == 0o750
+    assert modes["site/cnnport/index.js"] == 0o640
+    for name, mode in modes.items():
+        assert mode == (0o750 if (tmp_path / name).is_dir() else 0o640), name
