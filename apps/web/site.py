@@ -79,6 +79,7 @@ def write_site(model: str | Path, out: str | Path, config: SiteConfig | None = N
     dist = find_ort_web(config.ort_web)
     js = find_js_module(config.js)
     root = Path(out)
+    _check_destination(root)
     root.mkdir(parents=True, exist_ok=True)
     for name in PAGE_FILES:
         shutil.copyfile(STATIC / name, root / name)
@@ -96,6 +97,23 @@ def write_site(model: str | Path, out: str | Path, config: SiteConfig | None = N
     }
     (root / "site.json").write_text(json.dumps(settings, indent=2) + "\n")
     return Site(root, made.onnx, made.card, made.made, entries["webgpu"] is not None)
+
+
+def _check_destination(root: Path) -> None:
+    """A site is written into a new or empty folder, or over an earlier site (its
+    site.json): anything else may be the user's own files, which the site's index.html,
+    cnnport/, ort/ and model/ would replace.
+
+    Raises:
+        InputError: ``root`` is a file, or a folder with other files in it.
+    """
+    if root.exists() and not root.is_dir():
+        raise InputError(f"the site's folder {str(root)!r} is a file; pass a new or empty folder")
+    if root.is_dir() and not (root / "site.json").is_file() and any(root.iterdir()):
+        raise InputError(
+            f"{str(root)!r} is not empty and holds no cnnport site (no site.json); nothing was written. "
+            "Pass a new or empty folder, or the folder of an earlier `cnnport web` site to write it again"
+        )
 
 
 def _title(card: ModelCard, model: Path) -> str:

@@ -61,6 +61,30 @@ def test_command_writes_the_site_and_says_how_to_serve_it(digits_model, tmp_path
     assert (tmp_path / "site" / "model" / "digits.frame-rgba.card.json").is_file()
 
 
+def test_a_folder_of_the_user_s_own_files_is_not_written_over(digits_model, tmp_path, capsys):
+    # `-o .` in a project folder replaced its index.html and deleted its cnnport/ folder.
+    web_assets_or_skip()
+    mine = tmp_path / "project"
+    (mine / "cnnport").mkdir(parents=True)
+    (mine / "cnnport" / "notes.md").write_text("mine")
+    (mine / "index.html").write_text("<p>mine</p>")
+    assert main(["web", str(digits_model.path), "-o", str(mine), "--no-webgpu"]) == 1
+    assert (
+        "is not empty and holds no cnnport site (no site.json); nothing was written"
+        in capsys.readouterr().err
+    )
+    assert (mine / "cnnport" / "notes.md").read_text() == "mine"
+    assert sorted(p.name for p in mine.iterdir()) == ["cnnport", "index.html"]
+    (tmp_path / "file").write_text("x")
+    assert main(["web", str(digits_model.path), "-o", str(tmp_path / "file"), "--no-webgpu"]) == 1
+    assert "is a file; pass a new or empty folder" in capsys.readouterr().err
+    # An earlier site is written again.
+    site = tmp_path / "site"
+    assert main(["web", str(digits_model.path), "-o", str(site), "--no-webgpu"]) == 0
+    assert main(["web", str(digits_model.path), "-o", str(site), "--no-webgpu"]) == 0
+    assert (site / "site.json").is_file()
+
+
 def test_missing_onnxruntime_web_is_one_line_saying_how_to_get_it(digits_model, tmp_path, capsys):
     status = main(["web", str(digits_model.path), "-o", str(tmp_path / "s"), "--ort-web", str(tmp_path)])
     err = capsys.readouterr().err.strip()
