@@ -215,17 +215,28 @@ class FrameCapture:
         """Waits for the current reader to leave; releases its capture if it is hung.
 
         Releasing from this thread while the reader is blocked in ``read`` is the only
-        way to unblock a hung driver or stream, and a camera must be released before it
-        can be reopened; the reader releases again on its way out, which is harmless.
+        way to unblock a hung driver, and a camera must be released before it can be
+        reopened; the reader releases again on its way out, which is harmless. A stream's
+        capture is never released here (see below).
         """
         if self._reader is None:
             return
         thread, capture = self._reader
         self._reader = None
         thread.join(timeout)
-        if thread.is_alive():
-            logger.warning("%s: a read is blocked; releasing its capture to unblock it", self.spec.describe())
-            _safe_release(capture, self.spec)
+        if not thread.is_alive():
+            return
+        if self.spec.kind == "url":
+            # FFmpeg crashes the process (SIGSEGV) when its capture is released from another
+            # thread during a read. A stream's reads end by themselves (the read timeout it
+            # is opened with, sources.STREAM_READ_TIMEOUT_MS), and the reader then releases
+            # its capture on its way out; a new one opens meanwhile.
+            logger.warning(
+                "%s: a read is blocked; leaving it to time out and opening anew", self.spec.describe()
+            )
+            return
+        logger.warning("%s: a read is blocked; releasing its capture to unblock it", self.spec.describe())
+        _safe_release(capture, self.spec)
 
     def _current(self, generation: int) -> bool:
         return not self._stop.is_set() and generation == self._generation

@@ -90,6 +90,12 @@ def _camera(text: str) -> SourceSpec | None:
     return SourceSpec("camera", int(text), True, text) if text.strip().isdigit() else None
 
 
+# How long FFmpeg waits for a stream to open, and for each frame of it, before the read
+# fails (and the watchdog reconnects): longer than a slow camera's frame interval.
+STREAM_OPEN_TIMEOUT_MS = 10_000
+STREAM_READ_TIMEOUT_MS = 5_000
+
+
 @SOURCE_KINDS.register("url")
 def _url(text: str) -> SourceSpec | None:
     return SourceSpec("url", text, True, text) if text.lower().startswith(URL_SCHEMES) else None
@@ -196,7 +202,14 @@ def open_source(spec: SourceSpec, frame_size: tuple[int, int] | None = None) -> 
     tried = []
     for name, api in _BACKENDS[spec.kind]:
         with _quiet_opencv():
-            capture = cv2.VideoCapture(spec.target, api)
+            if spec.kind == "url" and api == cv2.CAP_FFMPEG:
+                # Without a read timeout a stream that stops sending but keeps its socket
+                # open blocks read() for good (see capture._retire_reader).
+                timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_OPEN_TIMEOUT_MS]
+                timeouts += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_READ_TIMEOUT_MS]
+                capture = cv2.VideoCapture(spec.target, api, timeouts)
+            else:
+                capture = cv2.VideoCapture(spec.target, api)
             opened = capture.isOpened() and _first_frame_ok(capture, spec)
         if opened:
             _apply_size(capture, spec, frame_size)

@@ -158,3 +158,71 @@ def test_app_shows_reconnecting_and_survives_bad_frames(digits_model, digit_fram
     assert saved.get(cv2.CAP_PROP_FRAME_COUNT) == 20  # bad frames are in the video too, marked
     saved.release()
     assert all(camera.released.wait(1.0) for camera in opener.cameras)
+
+
+def test_a_real_stream_that_stops_sending_but_keeps_its_socket_is_reconnected_without_a_crash(
+    digits_model, digit_frames, tmp_path
+):
+    # An MJPEG server on 127.0.0.1 that sends frames for a moment, then keeps the
+    # connection open and sends nothing. Releasing FFmpeg's capture from the watchdog's
+    # thread while its read was blocked killed the app (SIGSEGV, four times in four) and
+    # left the --save video empty.
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    frames = [cv2.imencode(".jpg", f)[1].tobytes() for f in digit_frames[0][:10]]
+    started = time.monotonic()
+    stop = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):  # quiet
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            i = 0
+            try:
+                while not stop.is_set():
+                    if time.monotonic() - started > 1.5:
+                        time.sleep(0.1)  # silent, socket open
+                        continue
+                    jpg = frames[i % len(frames)]
+                    self.wfile.write(
+                        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
+                    )
+                    self.wfile.write(jpg + b"\r\n")
+                    i += 1
+                    time.sleep(1 / 20)
+            except OSError:
+                pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/stream.mjpg"
+    saved, lines = tmp_path / "out.avi", tmp_path / "out.jsonl"
+    command = [
+        sys.executable, "-m", "cnnport.apps", "webcam", str(digits_model.path), "--source", url,
+        "--headless", "--save", str(saved), "--jsonl", str(lines), "--reconnects", "1", "--stale-after", "1",
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])  # gave up, said so; no signal
+    assert "a read is blocked; leaving it to time out" in done.stderr
+    assert "gave up after 1 reconnect attempt(s)" in done.stderr
+    capture = cv2.VideoCapture(str(saved))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    written = len(lines.read_text().splitlines())
+    assert written > 0
+    assert count == written
