@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { CardError, InputError, loadModel } from "../src/index.js";
+import { CardError, InputError, ModelLoadError, loadModel } from "../src/index.js";
 import { COMMITTED, frameOf, heatmapOf, maxAbsDiff, readCases } from "./cases.js";
 
 const TOLERANCE = 1e-5; // |probability - Python's|, fp32 (issue 20)
@@ -121,6 +121,39 @@ export function parity(backend, ort, sessionOptions = {}) {
     await assert.rejects(plain.classify(ok, { heatmap: true }), /needs a model with a class_maps output; this model has none \(flatten head\)/);
     await plain.release();
     await assert.rejects(loadModel(join(COMMITTED, "digits.frame-rgba.onnx"), {}), /needs the onnxruntime namespace/);
+  });
+
+  test(`${backend}: runs on one model never overlap; a released or empty model says so`, async () => {
+    // A page's file classified while the camera's frame ran hung onnxruntime-web's WebGPU
+    // session for good: two runs were on it at once.
+    const model = await loadModel(join(COMMITTED, "digits.frame-rgba.onnx"), { ort, sessionOptions });
+    const proto = Object.getPrototypeOf(model.session);
+    const original = proto.run;
+    let active = 0;
+    let most = 0;
+    proto.run = async function (...args) {
+      active++;
+      most = Math.max(most, active);
+      try {
+        return await original.apply(this, args);
+      } finally {
+        active--;
+      }
+    };
+    const cases = committed.cases.filter((c) => c.model === "rgba").slice(0, 4);
+    try {
+      const order = [...cases, ...cases, ...cases];
+      const answers = await Promise.all(order.map((c) => model.classify(frameOf(COMMITTED, c))));
+      answers.forEach((p, i) => assert.ok(maxAbsDiff(p.probabilities, order[i].probabilities) <= TOLERANCE, `call ${i}`));
+    } finally {
+      proto.run = original;
+    }
+    assert.equal(most, 1, "runs overlapped on one model");
+    const pending = model.classify(frameOf(COMMITTED, cases[0]));
+    await model.release();
+    assert.ok(maxAbsDiff((await pending).probabilities, cases[0].probabilities) <= TOLERANCE, "the run under way ends first");
+    await assert.rejects(model.classify(frameOf(COMMITTED, cases[0])), (e) => e instanceof ModelLoadError && /was released \(model.release\(\)\)/.test(e.message));
+    await assert.rejects(loadModel(new Uint8Array(0), { ort }), (e) => e instanceof ModelLoadError && /the model's bytes \(0 bytes\) is empty/.test(e.message));
   });
 
   test(`${backend}: a URL is fetched, and so is STEM.card.json beside it`, async () => {

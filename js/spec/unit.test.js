@@ -106,7 +106,14 @@ test("frameFromImage: drawn at natural size, never resized by the canvas", () =>
     assert.deepEqual(drawn[0].rest, []);
     assert.deepEqual(drawn[0].size, [640, 480]);
     assert.throws(() => frameFromImage({ naturalWidth: 0, naturalHeight: 0 }), /has no size yet/);
+    assert.throws(() => frameFromImage("cat.png"), /takes an <img>, <video>, <canvas>, ImageBitmap or VideoFrame in a browser; received the string 'cat.png'/);
   } finally {
     delete globalThis.OffscreenCanvas;
   }
+  // Node.js: a path said "the image has no size yet (undefined x undefined)".
+  assert.throws(
+    () => frameFromImage("cat.png"),
+    (e) => e instanceof InputError && /received the string 'cat.png'\. In Node\.js decode the image yourself and pass classify\(\{data, width, height, format\}\)/.test(e.message),
+  );
+  assert.throws(() => frameFromImage({ width: 4, height: 4 }), /received a Object\. In Node\.js/);
 });

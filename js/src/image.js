@@ -17,6 +17,12 @@ function naturalSize(source) {
   return { width, height };
 }
 
+function describeSource(source) {
+  if (typeof source === "string") return `the string '${source}'`;
+  if (source === null || typeof source !== "object") return String(source);
+  return `a ${source.constructor?.name ?? "object"}`;
+}
+
 function canvasOf(width, height) {
   if (typeof OffscreenCanvas !== "undefined") return new OffscreenCanvas(width, height);
   if (typeof document !== "undefined") {
@@ -34,6 +40,13 @@ function canvasOf(width, height) {
  * @param {CanvasImageSource} source an <img>, <video>, <canvas>, ImageBitmap or VideoFrame
  */
 export function frameFromImage(source) {
+  if (typeof source !== "object" || source === null || (typeof OffscreenCanvas === "undefined" && typeof document === "undefined")) {
+    // A path or a URL, or any call outside a browser: there is no canvas to draw on here.
+    throw new InputError(
+      `classifyImage takes an <img>, <video>, <canvas>, ImageBitmap or VideoFrame in a browser; received ${describeSource(source)}. ` +
+        "In Node.js decode the image yourself and pass classify({data, width, height, format})",
+    );
+  }
   const { width, height } = naturalSize(source);
   const canvas = canvasOf(width, height);
   const context = canvas.getContext("2d", { willReadFrequently: true });

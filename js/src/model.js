@@ -39,6 +39,7 @@ export async function loadModel(source, options = {}) {
     );
   }
   const bytes = await readSource(source);
+  if (bytes.byteLength === 0) throw new ModelLoadError(`${describe(source)} is empty (0 bytes): not an ONNX model`);
   const card = await cardFor(bytes, source, options.card);
   let session;
   try {
@@ -58,7 +59,7 @@ export async function loadModel(source, options = {}) {
 }
 
 function describe(source) {
-  return typeof source === "string" ? `'${source}'` : `the model bytes (${source.byteLength} bytes)`;
+  return typeof source === "string" ? `'${source}'` : `the model's bytes (${source.byteLength} bytes)`;
 }
 
 async function cardFor(bytes, source, given) {
@@ -117,6 +118,7 @@ export class Model {
   #opening = false;
   #lastSize = null;
   #released = false;
+  #queue = Promise.resolve();
 
   constructor(ort, session, card, reopen = null) {
     this.ort = ort;
@@ -179,13 +181,19 @@ export class Model {
     const tensor = new this.ort.Tensor(dtype, data, dims);
     const name = this.card.output.name;
     const fetches = classMaps ? [name, this.card.output.class_maps] : [name];
-    const lease = await this.#sessionFor(dims);
-    let results;
-    try {
-      results = await lease.session.run({ [this.inputName]: tensor }, fetches);
-    } finally {
-      lease.done();
-    }
+    // One run at a time on a model: onnxruntime-web's sessions (WebGPU's above all) must not
+    // run while another run, or a session being opened, is on the same module; a page's file
+    // coming in during the camera's frame hung WebGPU for good. Callers' runs queue here.
+    // Checked when called: a run asked for before release() still runs (release waits for it).
+    if (this.#released) throw new ModelLoadError("the model was released (model.release()); load it again with loadModel");
+    const results = await this.#exclusive(async () => {
+      const lease = await this.#sessionFor(dims);
+      try {
+        return await lease.session.run({ [this.inputName]: tensor }, fetches);
+      } finally {
+        lease.done();
+      }
+    });
     const probabilities = this.#probabilities(results[name], dims[0]);
     let maps = null;
     if (classMaps) {
@@ -204,10 +212,20 @@ export class Model {
   /** Frees the onnxruntime sessions (a fixed-size one once the runs on it are done). */
   async release() {
     this.#released = true;
+    await this.#queue; // the run under way ends first; queued ones then say the model is released
     const sized = this.#sized;
     this.#sized = null;
     if (sized !== null) await retire(sized);
     await this.session.release?.();
+  }
+
+  #exclusive(work) {
+    const turn = this.#queue.then(work); // #queue never rejects: a failed run does not block the next
+    this.#queue = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
   }
 
   async #sessionFor(dims) {
