@@ -12,7 +12,9 @@ The layout (every path relative, so any static server or folder copy serves it):
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from cnnport.export.webassets import (
     web_model,
 )
 from cnnport.runtime import InputError, ModelCard
+from cnnport.runtime.files import folder_mode
 
 __all__ = ["PAGE_FILES", "Site", "SiteConfig", "write_site"]
 
@@ -80,23 +83,48 @@ def write_site(model: str | Path, out: str | Path, config: SiteConfig | None = N
     js = find_js_module(config.js)
     root = Path(out)
     _check_destination(root)
-    root.mkdir(parents=True, exist_ok=True)
-    for name in PAGE_FILES:
-        shutil.copyfile(STATIC / name, root / name)
-    copy_js_module(js, root / "cnnport")
-    entries = copy_ort_web(dist, root / "ort", webgpu=config.webgpu)
-    made = web_model(model, root / "model")
-    settings = {
-        "title": config.title or _title(made.card, Path(model)),
-        "model": f"model/{made.onnx.name}",
-        "card": f"model/{made.card_json.name}",
-        "ort": {kind: (f"ort/{entry}" if entry else None) for kind, entry in entries.items()},
-        "topK": min(config.top_k, made.card.num_classes),
-        "threshold": config.threshold,
-        "smoothing": config.smoothing,
-    }
-    (root / "site.json").write_text(json.dumps(settings, indent=2) + "\n")
-    return Site(root, made.onnx, made.card, made.made, entries["webgpu"] is not None)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside ``root`` and swapped in whole: a model that cannot run in a page leaves
+    # nothing behind, and an earlier site is replaced, not mixed with the new one.
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
+    try:
+        os.chmod(staging, folder_mode())  # mkdtemp makes 0700
+        for name in PAGE_FILES:
+            shutil.copyfile(STATIC / name, staging / name)
+        copy_js_module(js, staging / "cnnport")
+        entries = copy_ort_web(dist, staging / "ort", webgpu=config.webgpu)
+        made = web_model(model, staging / "model")
+        settings = {
+            "title": config.title or _title(made.card, Path(model)),
+            "model": f"model/{made.onnx.name}",
+            "card": f"model/{made.card_json.name}",
+            "ort": {kind: (f"ort/{entry}" if entry else None) for kind, entry in entries.items()},
+            "topK": min(config.top_k, made.card.num_classes),
+            "threshold": config.threshold,
+            "smoothing": config.smoothing,
+        }
+        (staging / "site.json").write_text(json.dumps(settings, indent=2) + "\n")
+        _swap(staging, root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    model_file = root / made.onnx.relative_to(staging)
+    return Site(root, model_file, made.card, made.made, entries["webgpu"] is not None)
+
+
+def _swap(staging: Path, root: Path) -> None:
+    """Puts the finished ``staging`` folder at ``root``, which may hold an earlier site or
+    be an empty folder (both checked by :func:`_check_destination`)."""
+    if not root.exists():
+        os.replace(staging, root)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".old", dir=root.parent))
+    os.replace(root, old)  # a folder renames over an empty one
+    try:
+        os.replace(staging, root)
+    except OSError:
+        os.replace(old, root)  # put the earlier site back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_destination(root: Path) -> None:

@@ -46,7 +46,9 @@ export function headline(decision, threshold, smoothing) {
   const word = smoothing < 1 ? "smoothed" : "score";
   const t = threshold.toFixed(2);
   const s = decision.score.toFixed(2);
-  if (decision.label === null && decision.multilabel) return [`no class >= ${t} (${word} best ${s})`, true];
-  if (decision.label === null) return [`uncertain: ${word} ${s} < ${t}`, true];
+  // A score under the threshold is cut, not rounded, to two places (0.4996 read "0.50 < 0.50").
+  const below = (Math.floor(decision.score * 100 + 1e-9) / 100).toFixed(2);
+  if (decision.label === null && decision.multilabel) return [`no class >= ${t} (${word} best ${below})`, true];
+  if (decision.label === null) return [`uncertain: ${word} ${below} < ${t}`, true];
   return [`${decision.label}  ${s} ${word}`, false];
 }
