@@ -3,6 +3,7 @@ on a 320x240 stream and a 4K camera."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -131,10 +132,13 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
 def _headline(decision: Decision, state: OverlayState) -> tuple[str, tuple[int, int, int]]:
     """The smoothed answer; the word "smoothed" says why it can differ from this frame's bars."""
     smoothed = "smoothed" if state.smoothing < 1.0 else "score"
+    # A score under the threshold is cut, not rounded, to two places: 0.4996 read
+    # "uncertain: smoothed 0.50 < 0.50".
+    below = f"{math.floor(decision.score * 100 + 1e-9) / 100:.2f}"
     if decision.uncertain and decision.multilabel:
-        return f"no class >= {state.threshold:.2f} ({smoothed} best {decision.score:.2f})", AMBER
+        return f"no class >= {state.threshold:.2f} ({smoothed} best {below})", AMBER
     if decision.uncertain:
-        return f"uncertain: {smoothed} {decision.score:.2f} < {state.threshold:.2f}", AMBER
+        return f"uncertain: {smoothed} {below} < {state.threshold:.2f}", AMBER
     return f"{decision.label}  {decision.score:.2f} {smoothed}", GREEN
 
 

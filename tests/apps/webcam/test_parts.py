@@ -113,3 +113,16 @@ def test_multilabel_decision_lists_every_class_above_the_threshold():
     assert none.uncertain
     assert none.score == pytest.approx(0.4)
     assert decide(np.array([0.7, 0.9, 0.2]), labels, 0.5).label == "phone"
+
+
+def test_a_score_just_under_the_threshold_never_reads_as_equal_to_it():
+    # 0.4996 read "uncertain: smoothed 0.50 < 0.50".
+    from cnnport.apps.webcam.overlay import OverlayState, _headline
+    from cnnport.apps.webcam.smoothing import Decision
+
+    state = OverlayState(threshold=0.5, smoothing=0.4)
+    assert _headline(Decision(None, 1, 0.4996), state)[0] == "uncertain: smoothed 0.49 < 0.50"
+    assert _headline(Decision(None, 1, 0.29), state)[0] == "uncertain: smoothed 0.29 < 0.50"
+    multi = Decision(None, 1, 0.4999, multilabel=True)
+    assert _headline(multi, state)[0] == "no class >= 0.50 (smoothed best 0.49)"
+    assert _headline(Decision("cat", 1, 0.8766), state)[0] == "cat  0.88 smoothed"
