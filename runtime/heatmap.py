@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .card import InputSpec, ResizeSpec
-from .preprocess import crop_window
+from .preprocess import _as_hwc, _to_uint8, crop_window, to_input_color
 
 __all__ = ["CAM_HEADS", "blend_heatmap", "heatmap_for"]
 
@@ -45,10 +45,17 @@ def heatmap_for(
 
 
 def blend_heatmap(frame_bgr: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """``frame_bgr`` with the heatmap blended over it in the JET color map (red: strong)."""
+    """``frame_bgr`` with the heatmap blended over it in the JET color map (red: strong).
+
+    The frame is any image ``preprocess`` takes in BGR order: gray, BGRA (composited over
+    white, as the model saw it) and 16-bit frames (scaled to 8 bits) are turned to 8-bit
+    BGR first; a BGRA PNG failed to broadcast and a 16-bit one wrapped around."""
     colors = cv2.applyColorMap((heatmap * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    if frame_bgr.ndim == 2 or frame_bgr.shape[2] == 1:
-        frame_bgr = cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
+    frame_bgr = _to_uint8(_as_hwc(np.asarray(frame_bgr), "the frame"), "the frame")
+    if frame_bgr.shape[2] == 4:
+        frame_bgr = cv2.cvtColor(to_input_color(frame_bgr, "RGB", "BGR"), cv2.COLOR_RGB2BGR)
+    elif frame_bgr.shape[2] == 1:
+        frame_bgr = cv2.cvtColor(frame_bgr[:, :, 0], cv2.COLOR_GRAY2BGR)
     weight = (alpha * heatmap)[..., None]
     blended = frame_bgr.astype(np.float32) * (1 - weight) + colors.astype(np.float32) * weight
     return blended.round().astype(np.uint8)

@@ -148,3 +148,22 @@ def test_unknown_subcommand_and_no_subcommand():
     out = run_cli()
     assert out.returncode == 2
     assert "commands" in out.stdout
+
+
+def test_predict_into_a_pipe_closed_early_stops_without_a_traceback(tiny_model, tmp_path):
+    # `cnnport predict model.onnx photos/ --json | head -3` printed a BrokenPipeError traceback.
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(2)
+    for i in range(400):  # more JSON than a pipe's buffer holds
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    command = [sys.executable, "-m", "cnnport.apps", "predict", str(tiny_model.path), str(tmp_path), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()  # what head does after its lines
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, stderr
+    assert json.loads(first)["path"].endswith(".png")
+    assert "Traceback" not in stderr, stderr
+    assert "BrokenPipeError" not in stderr, stderr

@@ -239,3 +239,23 @@ def test_pil_images_are_read_in_their_own_color_order(tmp_path):
         transparent = opened.convert("RGBA")
         transparent.putalpha(0)
         assert preprocess(transparent, RGB).min() == 255  # composited over white
+
+
+def test_heatmap_blends_over_any_frame_preprocess_takes():
+    # predict --heatmap on a BGRA PNG raised "operands could not be broadcast", and on a
+    # 16-bit PNG drew the wrapped-around low bytes.
+    from cnnport.runtime.heatmap import blend_heatmap
+
+    heat = np.zeros((6, 8), np.float32)
+    bgr = np.full((6, 8, 3), (10, 120, 250), np.uint8)
+    expected = blend_heatmap(bgr, heat)
+    np.testing.assert_array_equal(expected, bgr)  # no heat: the frame itself
+    opaque = np.concatenate([bgr, np.full((6, 8, 1), 255, np.uint8)], axis=2)
+    np.testing.assert_array_equal(blend_heatmap(opaque, heat), expected)
+    clear = opaque.copy()
+    clear[..., 3] = 0
+    assert blend_heatmap(clear, heat).min() == 255  # over white, as the model saw it
+    np.testing.assert_array_equal(blend_heatmap(bgr.astype(np.uint16) * 257, heat), expected)
+    gray = blend_heatmap(np.full((6, 8), 77, np.uint8), heat)
+    assert gray.shape == (6, 8, 3)
+    assert (gray == 77).all()
