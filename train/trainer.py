@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -103,8 +104,14 @@ def fit(config: TrainConfig) -> Run:
             )
         _check_batch(config, role)
         # After the strategy: only the chief (worker 0) may write the run directory.
+        created = not config.run_dir.exists()
         config = _prepare_run_dir(config, role)
-        config, model, splits, spec, resize, guard = _train_model(config, strategy, role, watchdog)
+        try:
+            config, model, splits, spec, resize, guard = _train_model(config, strategy, role, watchdog)
+        except TrainError:  # the data or the config cannot be used (DatasetError among them)
+            if role.is_chief and not config.resume:
+                _undo_start(config.run_dir, created)
+            raise
     finally:
         if watchdog is not None:
             # No collective follows: the chief writes the run alone, the others may exit.
@@ -124,7 +131,7 @@ def fit(config: TrainConfig) -> Run:
         metrics["test_accuracy"], len(splits.labels), config, folder=_is_folder(config)
     )
     if at_chance:
-        logger.error(at_chance)
+        (logger.warning if config.keep_at_chance else logger.error)(at_chance)
     overfitting = (metrics.get("overfitting") or {}).get("message")
     if overfitting:
         logger.warning(overfitting)
@@ -182,7 +189,8 @@ def chance_warning(
         f"the trained model is at or near chance: test accuracy {test_accuracy:.3f} with {num_classes} classes "
         f"(chance {1 / num_classes:.3f}, twice chance {limit:.3f}). Likely causes: "
         + "; ".join(causes)
-        + ". Look at RUN/curves.png; pass --keep-at-chance to exit with status 0 anyway"
+        + f". Look at {config.run_dir / 'curves.png'}"
+        + ("" if config.keep_at_chance else "; pass --keep-at-chance to exit with status 0 anyway")
     )
 
 
@@ -217,6 +225,17 @@ def _check_batch(config: TrainConfig, role: Role) -> None:
         )
 
 
+def _undo_start(run_dir: Path, created: bool) -> None:
+    """A new run that failed before its first checkpoint (its data could not be used, say)
+    leaves no config.json, which would make the retry's run directory "already hold a run";
+    the folder goes too when this run made it and nothing else is in it."""
+    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        return  # something to --resume from
+    (run_dir / "config.json").unlink(missing_ok=True)
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def _prepare_run_dir(config: TrainConfig, role: Role) -> TrainConfig:
     run_dir = config.run_dir
     saved = run_dir / "config.json"
@@ -229,7 +248,8 @@ def _prepare_run_dir(config: TrainConfig, role: Role) -> TrainConfig:
         logger.info("resuming %s from its last finished epoch (its config.json is used)", run_dir)
         _check_batch(previous, role)
         previous.save(saved)  # the distribution record is rewritten once the batch is resolved
-        return replace(previous, resume=True, verbose=config.verbose)
+        # What the run's end does (the exit status) is this command's, not the saved one's.
+        return replace(previous, resume=True, verbose=config.verbose, keep_at_chance=config.keep_at_chance)
     if saved.exists() or (run_dir / "model.keras").exists():
         raise TrainError(
             f"run directory {str(run_dir)!r} already holds a run; continue it with --resume, "

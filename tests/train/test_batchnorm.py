@@ -38,6 +38,10 @@ def test_near_chance_test_accuracy_is_reported_with_causes():
     assert "at or near chance: test accuracy 0.140 with 10 classes" in message
     assert "--weights imagenet" in message
     assert "--keep-at-chance" in message
+    # The run's own folder (it said "RUN/curves.png" whatever --out was); kept: no advice to keep it.
+    assert f"Look at {folder_run.run_dir / 'curves.png'}" in message
+    kept = chance_warning(0.14, 10, TrainConfig(data="my_photos", keep_at_chance=True), folder=True)
+    assert "--keep-at-chance" not in kept
     assert chance_warning(0.87, 10, folder_run, folder=True) is None
     assert chance_warning(0.70, 2, TrainConfig(), folder=False) is not None  # below 0.75 for two classes
     assert "--weights imagenet" not in chance_warning(0.1, 10, TrainConfig(), folder=False)

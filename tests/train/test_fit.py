@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -180,3 +181,31 @@ def test_weight_averaging_trains_and_saves_the_averaged_weights(tmp_path):
     # Same seed and data: only the averaging differs, and it changes the saved kernels.
     assert any(not np.allclose(wa, wb) for wa, wb in zip(a, b, strict=True))
     assert run.metrics["test_accuracy"] > 0.5
+
+
+def test_a_run_whose_data_cannot_be_used_leaves_nothing_that_blocks_the_retry(tmp_path):
+    # An empty class folder failed with a clear error but left RUN/config.json, and the
+    # retry with the data fixed was refused: "already holds a run; continue it with --resume".
+    import cv2
+
+    data = tmp_path / "data"
+    for name in ("a", "b"):
+        (data / name).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        cv2.imwrite(str(data / "a" / f"{i}.png"), rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    run_dir = tmp_path / "run"
+    config = replace(quick_config(run_dir), data=str(data), epochs=1)
+    with pytest.raises(TrainError, match="holds no readable images"):
+        fit(config)
+    assert not run_dir.exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.md").write_text("kept")
+    with pytest.raises(TrainError, match="holds no readable images"):
+        fit(replace(config, out=str(mine)))
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.md"]  # a folder it did not make stays
+    for i in range(12):
+        cv2.imwrite(str(data / "b" / f"{i}.png"), rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    run = fit(config)
+    assert (run.directory / "model.keras").is_file()
