@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnport.runtime import InputError, find_images, preprocess
+from cnnport.runtime import ImageDecodeError, InputError, find_images, preprocess
 from cnnport.runtime.preprocess import SPLIT_NAMES
 
 from .source import LabelledImages
@@ -20,14 +20,24 @@ logger = logging.getLogger(__name__)
 
 
 def _folder_images(path: Path, card, *, labelled: bool):
-    """Images of a folder at model input size, and their class index by subfolder name (-1: none)."""
-    images, labels = [], []
+    """Images of a folder at model input size, and their class index by subfolder name
+    (-1: none). Files that cannot be decoded are skipped with one warning, as training
+    skips them (one truncated JPEG stopped the whole check)."""
+    images, labels, skipped = [], [], []
     folders = sorted(p for p in path.iterdir() if p.is_dir()) if labelled else [path]
     for folder in folders:
         index = card.labels.index(folder.name) if labelled and folder.name in card.labels else -1
         for image in find_images([str(folder)], recursive=True):
-            images.append(preprocess(image, card.input, card.resize)[0])
+            try:
+                images.append(preprocess(image, card.input, card.resize)[0])
+            except ImageDecodeError as exc:
+                skipped.append(str(exc))
+                continue
             labels.append(index)
+    if skipped:
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        logger.warning("skipped %d image(s) of %s that cannot be read: %s%s", len(skipped), path,
+                       "; ".join(skipped[:3]), more)  # fmt: skip
     return images, labels
 
 

@@ -34,3 +34,16 @@ def test_held_out_images_of_a_data_set_with_split_folders_come_from_its_test_spl
     assert sorted(held.y.tolist()) == [0] * 5 + [1] * 5
     with pytest.raises(InputError, match=r"--data must be an \.npz or a folder of class subfolders"):
         held_out_images(str(root / "missing"), tiny_model.card)
+
+
+def test_an_unreadable_file_is_skipped_with_a_warning(tiny_model, tmp_path, caplog):
+    # One truncated JPEG stopped `cnnport check --data FOLDER` with nothing checked.
+    labels = tiny_model.card.labels
+    root = tmp_path / "held"
+    for i, label in enumerate(labels[:2]):
+        _write(root / label, 3, 40 * i)
+    (root / labels[0] / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    held = held_out_images(str(root), tiny_model.card)
+    assert sorted(held.y.tolist()) == [0, 0, 0, 1, 1, 1]
+    assert "skipped 1 image(s)" in caplog.text
+    assert "broken.jpg" in caplog.text
