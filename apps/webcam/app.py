@@ -182,9 +182,11 @@ class WebcamApp:
             realtime=self.config.realtime,
             frame_size=self.config.frame_size,
         )
+        # Before the reader starts: a frame's timestamp (its capture time) minus this is
+        # never negative (the first frames of a video file were, by a millisecond).
+        self._started = time.monotonic()
         capture.start()  # an unopenable source fails here, before any window or file
         video = jsonl = display = None
-        self._started = time.monotonic()
         try:
             with _stop_on_sigterm(self):
                 # The window first: without a display it fails before any file is made.

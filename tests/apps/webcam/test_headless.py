@@ -41,6 +41,7 @@ def test_headless_run_writes_a_line_and_a_frame_per_frame(digits_model, digits_v
     assert all(len(r["top_k"]) == 3 and r["latency_ms"] > 0 for r in records)
     timestamps = [r["timestamp"] for r in records]
     assert timestamps == sorted(timestamps)
+    assert timestamps[0] >= 0  # seconds since the app started (the first were -0.0015)
     assert _frames(out) == (len(digits_video.labels), FRAME_SIZE)
     correct = sum(r["label"] == str(y) for r, y in zip(records, digits_video.labels, strict=True))
     # The classifier scores ~0.95 on held-out digits; MJPG compression costs little.
