@@ -84,6 +84,19 @@ def engine_from_args(args: argparse.Namespace, *, spinning: bool = True) -> Engi
         except OSError as exc:
             raise InputError(f"cannot read labels file {args.labels!r}: {exc.strerror or exc}") from None
     size = parse_size(args.input_size) if args.input_size else None
+    if size is not None:
+        from cnnport.runtime import read_card
+        from cnnport.runtime.errors import CnnportError
+
+        try:
+            card = read_card(args.model)
+        except CnnportError:
+            card = None  # no card (or no file): the Engine says what is wrong
+        if card is not None:
+            raise InputError(
+                f"--input-size is for an ONNX without a card; {args.model!r} carries one, which says "
+                f"its input is {card.input.height}x{card.input.width}: drop --input-size"
+            )
     return Engine(
         args.model,
         providers=args.provider,

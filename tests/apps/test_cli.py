@@ -167,3 +167,12 @@ def test_predict_into_a_pipe_closed_early_stops_without_a_traceback(tiny_model, 
     assert json.loads(first)["path"].endswith(".png")
     assert "Traceback" not in stderr, stderr
     assert "BrokenPipeError" not in stderr, stderr
+
+
+def test_input_size_on_a_model_with_a_card_names_the_flag(tiny_model, image_folder, capsys):
+    # It said "input_size and color are only accepted ...": Python names, and no --color flag.
+    assert main(["predict", str(tiny_model.path), str(image_folder), "--input-size", "16x16"]) == 1
+    err = capsys.readouterr().err
+    assert "--input-size is for an ONNX without a card" in err
+    assert "drop --input-size" in err
+    assert "input_size and color" not in err
