@@ -53,7 +53,10 @@ class Watchdog:
             reads alike. For a recorded source a hang this long is an error.
         backoff_s: first wait before reconnecting; doubled after each failed try.
         backoff_max_s: the longest wait between tries.
-        max_reconnects: tries before giving up; None retries forever (a server).
+        max_reconnects: tries before giving up; None retries forever (a server). The
+            count starts again only once the source has delivered new frames for a full
+            ``stale_after_s`` after reconnecting: a stream that reopens but freezes again
+            at once spends the same budget.
     """
 
     stale_after_s: float = 3.0
@@ -121,6 +124,8 @@ class FrameCapture:
         self.error: SourceError | None = None
         self.dropped = 0
         self.reconnects = 0
+        self._spent = 0  # reconnect attempts since the source last ran well (see Watchdog)
+        self._live_since = 0.0  # when the last reconnect succeeded
         self.frame_count = 0.0  # frames in a recorded source, when it says (0: unknown)
         self.source_fps = 0.0  # the source's nominal rate, when it says (0: unknown)
 
@@ -346,6 +351,8 @@ class FrameCapture:
             idle = time.monotonic() - self._last_new_at
             if idle > self.watchdog.stale_after_s and not self._blocked_on_consumer:
                 return f"delivered no new frame for {idle:.1f} s (hung, or repeating a stale frame)"
+            if self._spent and self._last_new_at > self._live_since + self.watchdog.stale_after_s:
+                self._spent = 0  # new frames a full window after the reconnect: it runs again
         return None
 
     def _reconnect(self, reason: str) -> bool:
@@ -355,7 +362,7 @@ class FrameCapture:
             self._cond.notify_all()
         logger.warning("%s %s; reconnecting", self.spec.describe(), reason)
         self._retire_reader(min(1.0, self.watchdog.backoff_s))
-        delay, attempt = self.watchdog.backoff_s, 0
+        delay, attempt = self.watchdog.backoff_s, self._spent
         while not self._stop.is_set():
             if self.watchdog.max_reconnects is not None and attempt >= self.watchdog.max_reconnects:
                 with self._cond:
@@ -377,6 +384,7 @@ class FrameCapture:
             with self._cond:
                 self.state = CaptureState.LIVE
                 self.reconnects += 1
+                self._spent, self._live_since = attempt, time.monotonic()
             logger.info("%s reconnected after %d attempt(s)", self.spec.describe(), attempt)
             return True
         return False

@@ -94,6 +94,48 @@ def test_stale_repeated_frame_is_never_delivered_and_triggers_reconnect():
     assert numbers.count(7) <= 1  # the replayed buffer is delivered once, not over and over
 
 
+def test_a_source_that_reopens_but_freezes_again_spends_one_reconnect_budget():
+    # A stream that reconnects fine but repeats one frame at once: --reconnects 1 went on
+    # for 22 cycles, the count starting again after every reopen.
+    still = numbered(9)
+    opener = FakeOpener(
+        lambda n: FakeCamera(lambda i: numbered(1000 * n + i) if i < 2 else still, delay_s=0.005)
+    )
+    watchdog = Watchdog(stale_after_s=0.3, backoff_s=0.05, backoff_max_s=0.1, max_reconnects=2)
+    with FrameCapture(CAMERA, opener=opener, watchdog=watchdog) as capture:
+        deadline = time.monotonic() + 10.0
+
+        def read_until_it_gives_up() -> None:
+            while time.monotonic() < deadline:
+                capture.read(timeout=0.05)
+
+        with pytest.raises(SourceError, match=r"gave up after 2 reconnect attempt\(s\)"):
+            read_until_it_gives_up()
+        assert capture.reconnects == 2
+
+
+def test_a_source_that_runs_well_after_a_reconnect_gets_its_budget_back():
+    def frame_function(n: int):
+        def frame(i: int):
+            # 0.8 s of new frames, then frozen: each opening runs well past stale_after first.
+            return numbered(1000 * n + i) if i < 80 else numbered(1000 * n + 79)
+
+        return frame
+
+    opener = FakeOpener(lambda n: FakeCamera(frame_function(n), delay_s=0.01))
+    watchdog = Watchdog(stale_after_s=0.3, backoff_s=0.05, backoff_max_s=0.1, max_reconnects=1)
+    with FrameCapture(CAMERA, opener=opener, watchdog=watchdog) as capture:
+        deadline = time.monotonic() + 10.0
+        while (
+            capture.reconnects < 3
+            and capture.state is not CaptureState.FAILED
+            and time.monotonic() < deadline
+        ):
+            capture.read(timeout=0.05)
+        assert capture.state is not CaptureState.FAILED, capture.error
+        assert capture.reconnects >= 3
+
+
 def test_unplugged_camera_reconnects_with_backoff_then_gives_up(caplog):
     # First camera dies after 5 frames; every reopen then fails.
     def make(n: int) -> FakeCamera:
