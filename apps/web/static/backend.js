@@ -30,7 +30,7 @@ export function threadPlan(params, isolated, cores) {
   if (!isolated) {
     const note =
       "One thread: this server does not send the cross-origin isolation headers (COOP/COEP), " +
-      "so the browser gives the page no shared memory. `cnnport web MODEL.onnx --serve` sends them.";
+      "so the browser gives the page no shared memory. cnnport web SITE --serve (this site's folder) sends them.";
     return { threads: 1, note };
   }
   const threads = asked > 0 ? asked : Math.max(1, Math.min(4, Math.ceil((cores || 1) / 2)));
