@@ -175,6 +175,11 @@ def watchdog_from_args(args: argparse.Namespace):
     """The webcam watchdog from --stale-after and --reconnects."""
     from .webcam import Watchdog  # the library package, not a command
 
+    if args.reconnects is not None and args.reconnects < 0:
+        raise InputError(
+            f"--reconnects must be 0 or more (0: give up at once); received {args.reconnects}; "
+            "leave it out to retry for ever"
+        )
     try:
         return Watchdog(stale_after_s=args.stale_after, max_reconnects=args.reconnects)
     except ValueError as exc:

@@ -195,8 +195,12 @@ def _as_hwc(image: np.ndarray, what: str) -> np.ndarray:
             f"{what} has shape {image.shape}, which looks channels-first (C, H, W); "
             "accepted: channels-last (H, W, C); use image.transpose(1, 2, 0)"
         )
+    hint = ""
+    if image.ndim == 1 and image.dtype == np.uint8:
+        # cv2.imencode's result, or a file read with np.fromfile: the encoded bytes
+        hint = "; if it holds an encoded image (cv2.imencode's result), pass its .tobytes()"
     raise InputError(
-        f"{what} has shape {image.shape}; accepted: (H, W) gray, (H, W, 1), (H, W, 3) or (H, W, 4)"
+        f"{what} has shape {image.shape}; accepted: (H, W) gray, (H, W, 1), (H, W, 3) or (H, W, 4){hint}"
     )
 
 

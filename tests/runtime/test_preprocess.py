@@ -153,6 +153,10 @@ def test_float32_model_input_holds_raw_pixels():
         (np.zeros((0, 6, 3), np.uint8), "empty"),
         ([], "empty batch"),
         (42, "is a int"),
+        (
+            np.zeros(1174, np.uint8),
+            r"shape \(1174,\).*encoded image \(cv2.imencode's result\), pass its .tobytes\(\)",
+        ),
     ],
 )
 def test_bad_arrays_get_clear_errors(image, message):

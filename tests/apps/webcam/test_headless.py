@@ -189,3 +189,11 @@ def test_without_a_display_webcam_and_collect_say_so_and_write_nothing(
     assert "no display" in err
     assert "xvfb-run" in err
     assert not folder.exists()
+
+
+def test_a_negative_reconnect_count_is_refused(digits_model, digits_video, tmp_path, capsys):
+    # `--reconnects -1` was accepted, and meant giving up at once.
+    assert _run(digits_model.path, "--source", digits_video.path, "--headless", "--reconnects", "-1") == 1
+    err = capsys.readouterr().err
+    assert "--reconnects must be 0 or more" in err
+    assert "leave it out to retry for ever" in err
