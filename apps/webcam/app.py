@@ -257,6 +257,8 @@ class WebcamApp:
     ) -> np.ndarray | None:
         """Classifies one frame, logs it, and draws it when someone will see the pixels."""
         record = {"frame": frame.index, "timestamp": round(frame.timestamp - self._started, 6)}
+        if frame.name is not None:
+            record["file"] = frame.name  # an image folder's file: a line says which image it is
         image = _displayable(frame.image)
         if image is not None and self.mirror:
             image = cv2.flip(image, 1)

@@ -41,6 +41,7 @@ class Frame:
     index: int
     timestamp: float
     image: np.ndarray
+    name: str | None = None  # the file it came from, for an image folder
 
 
 @dataclass(frozen=True)
@@ -260,14 +261,14 @@ class FrameCapture:
                 if image is None or not isinstance(image, np.ndarray) or image.size == 0:
                     time.sleep(0.001)  # a broken driver must not spin a core
                     continue
-                self._publish(image, generation)
+                self._publish(image, generation, getattr(capture, "last_name", None))
                 if period:
                     next_due += period
                     time.sleep(max(0.0, next_due - time.monotonic()))
         finally:
             _safe_release(capture, self.spec)
 
-    def _publish(self, image: np.ndarray, generation: int) -> None:
+    def _publish(self, image: np.ndarray, generation: int, name: str | None = None) -> None:
         with self._cond:
             if generation != self._generation:
                 return
@@ -278,14 +279,14 @@ class FrameCapture:
                 self._last_new_at = now
                 if self._pending_latest():
                     self.dropped += 1
-                self._latest = Frame(self._next_index, now, image)
+                self._latest = Frame(self._next_index, now, image, name)
             else:
                 while len(self._queue) >= self._queue_size and self._current(generation):
                     self._blocked_on_consumer = True
                     self._cond.wait(0.1)
                 self._blocked_on_consumer = False
                 self._last_new_at = time.monotonic()
-                self._queue.append(Frame(self._next_index, now, image))
+                self._queue.append(Frame(self._next_index, now, image, name))
             self._next_index += 1
             self._cond.notify_all()
 

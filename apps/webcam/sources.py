@@ -147,6 +147,7 @@ class FolderCapture:
             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
         )
         self._next = 0
+        self.last_name: str | None = None  # the file the last read returned (JSON lines say it)
 
     def isOpened(self) -> bool:  # noqa: N802 - OpenCV's spelling
         return bool(self._paths)
@@ -156,9 +157,12 @@ class FolderCapture:
             path = self._paths[self._next]
             self._next += 1
             try:
-                return True, decode_image(path)
+                image = decode_image(path)
             except ImageDecodeError as exc:
                 logger.warning("skipping %s", exc)
+                continue
+            self.last_name = path.name
+            return True, image
         return False, None
 
     def release(self) -> None:

@@ -39,6 +39,7 @@ def test_headless_run_writes_a_line_and_a_frame_per_frame(digits_model, digits_v
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["frame"] for r in records] == list(range(len(digits_video.labels)))
     assert all(len(r["top_k"]) == 3 and r["latency_ms"] > 0 for r in records)
+    assert not any("file" in r for r in records)  # a video's frames have no file
     timestamps = [r["timestamp"] for r in records]
     assert timestamps == sorted(timestamps)
     assert timestamps[0] >= 0  # seconds since the app started (the first were -0.0015)
@@ -125,6 +126,7 @@ def test_image_folder_source(digits_model, digit_frames, tmp_path):
     assert _run(digits_model.path, "--source", folder, "--headless", "--jsonl", log) == 0
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(records) == 6  # the broken file is skipped with a warning, not fatal
+    assert [r["file"] for r in records] == [f"{i:02d}.png" for i in range(6)]  # which image each line is
     assert sum(r["label"] == str(y) for r, y in zip(records, labels, strict=False)) >= 5
 
 
