@@ -106,16 +106,16 @@ function checkGraph(session, card) {
  * in a row (a camera), a second session is opened with that size fixed
  * (freeDimensionOverrides), onnxruntime folds the tables at load, and frames of that size
  * run on it, as Python's Engine does; `sizedFor` names that size ("1x480x640"). Other
- * sizes keep the first session; one size is kept at a time, and a session being replaced
- * is released when the runs on it are done. The model's bytes stay in memory for it.
+ * sizes keep the first session; one size is kept at a time. Runs are queued, one at a
+ * time (see run), so a session being replaced is released at once. The model's bytes
+ * stay in memory for it.
  * onnxruntime-node 1.30 does not take freeDimensionOverrides (its binding reads no such
  * option), and a proxied onnxruntime-web (env.wasm.proxy) hands the model's buffer to its
  * worker: on both, every frame runs on the first session.
  */
 export class Model {
   #reopen;
-  #sized = null; // {size, session, busy, retired}
-  #opening = false;
+  #sized = null; // {size, session}
   #lastSize = null;
   #released = false;
   #queue = Promise.resolve();
@@ -187,12 +187,8 @@ export class Model {
     // Checked when called: a run asked for before release() still runs (release waits for it).
     if (this.#released) throw new ModelLoadError("the model was released (model.release()); load it again with loadModel");
     const results = await this.#exclusive(async () => {
-      const lease = await this.#sessionFor(dims);
-      try {
-        return await lease.session.run({ [this.inputName]: tensor }, fetches);
-      } finally {
-        lease.done();
-      }
+      const session = await this.#sessionFor(dims);
+      return session.run({ [this.inputName]: tensor }, fetches);
     });
     const probabilities = this.#probabilities(results[name], dims[0]);
     let maps = null;
@@ -209,13 +205,13 @@ export class Model {
     return this.#sized ? this.#sized.size : null;
   }
 
-  /** Frees the onnxruntime sessions (a fixed-size one once the runs on it are done). */
+  /** Frees the onnxruntime sessions once the runs asked for before it are done. */
   async release() {
     this.#released = true;
-    await this.#queue; // the run under way ends first; queued ones then say the model is released
+    await this.#queue; // the runs already queued end first; later calls say the model is released
     const sized = this.#sized;
     this.#sized = null;
-    if (sized !== null) await retire(sized);
+    if (sized !== null) await sized.session.release?.();
     await this.session.release?.();
   }
 
@@ -228,38 +224,32 @@ export class Model {
     return turn;
   }
 
+  // The session a run of `dims` goes to. Called inside #exclusive: no other run is on
+  // either session while this one opens or replaces the fixed-size one.
   async #sessionFor(dims) {
-    const general = { session: this.session, done: () => {} };
-    if (this.#reopen === null) return general;
+    if (this.#reopen === null) return this.session;
     const size = dims.slice(0, 3).join("x");
     const again = size === this.#lastSize;
     this.#lastSize = size;
-    if (this.#sized !== null && this.#sized.size === size) return lease(this.#sized);
-    if (!again || this.#opening) return general; // while one opens, the first session runs
+    if (this.#sized !== null && this.#sized.size === size) return this.#sized.session;
+    if (!again) return this.session;
     const { bytes, sessionOptions } = this.#reopen;
     const [batch, height, width] = dims;
     // The names cnnport's frame models give the frame's dimensions (export/frame.py).
     const freeDimensionOverrides = { ...(sessionOptions.freeDimensionOverrides ?? {}), batch, height, width };
     let session;
-    this.#opening = true;
     try {
       session = await this.ort.InferenceSession.create(bytes, { ...sessionOptions, freeDimensionOverrides });
     } catch (error) {
       // The first session still runs every size; do not try again.
       console.warn(`cnnport: no fixed-size session for ${size} frames (${error.message ?? error}); the first one runs them`);
       this.#reopen = null;
-      return general;
-    } finally {
-      this.#opening = false;
-    }
-    if (this.#released) {
-      await session.release?.();
-      return general; // released meanwhile: the run gets onnxruntime's own error
+      return this.session;
     }
     const old = this.#sized;
-    this.#sized = { size, session, busy: 0, retired: false };
-    if (old !== null) await retire(old);
-    return lease(this.#sized);
+    this.#sized = { size, session };
+    if (old !== null) await old.session.release?.();
+    return session;
   }
 
   #checkedOptions(topK, threshold, heatmap) {
@@ -321,27 +311,6 @@ export class Model {
 // proxied onnxruntime-web transfers the model's buffer to its worker (see Model).
 function fixesDimensions(ort) {
   return Boolean(ort.env?.versions?.web) && !ort.env?.wasm?.proxy;
-}
-
-// A run's hold on a fixed-size session: a retired session is released after its last run.
-function lease(entry) {
-  entry.busy++;
-  return {
-    session: entry.session,
-    done: () => {
-      entry.busy--;
-      if (entry.retired && entry.busy === 0) releaseQuietly(entry.session);
-    },
-  };
-}
-
-async function retire(entry) {
-  entry.retired = true;
-  if (entry.busy === 0) await entry.session.release?.();
-}
-
-function releaseQuietly(session) {
-  Promise.resolve(session.release?.()).catch((e) => console.warn(`cnnport: releasing a session failed: ${e.message ?? e}`));
 }
 
 // In place, in float64 then rounded to float32 (Python's is float32 throughout: the two
