@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnport.runtime import ModelCard
-from cnnport.runtime.files import folder_mode
+from cnnport.runtime.files import folder_mode, replace_folder
 
 from .errors import ExportError
 
@@ -195,19 +195,8 @@ def write_triton_model(
         # mkdtemp makes 0700 whatever the umask: give the folder the mode mkdir would have
         # (a server running as another user reads it where the umask lets it).
         os.chmod(staging, folder_mode())
-        _swap(staging, final)
+        replace_folder(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("Triton model %s in %s", name, repository)
     return final
-
-
-def _swap(staging: Path, final: Path) -> None:
-    if not final.exists():
-        staging.rename(final)
-        return
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)

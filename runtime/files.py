@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "folder_mode"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "folder_mode", "replace_folder"]
 
 
 @contextlib.contextmanager
@@ -45,6 +46,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Puts the finished folder ``staging`` at ``target`` (beside it, on one file system),
+    replacing what ``target`` held: a Triton model folder, a web site. Where a folder was
+    there, it is moved aside first and put back if the swap fails."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, old)  # a folder renames over an empty one
+    try:
+        os.replace(staging, target)
+    except OSError:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def folder_mode() -> int:

@@ -26,7 +26,7 @@ from cnnport.export.webassets import (
     web_model,
 )
 from cnnport.runtime import InputError, ModelCard
-from cnnport.runtime.files import folder_mode
+from cnnport.runtime.files import folder_mode, replace_folder
 
 __all__ = ["PAGE_FILES", "Site", "SiteConfig", "write_site"]
 
@@ -104,27 +104,11 @@ def write_site(model: str | Path, out: str | Path, config: SiteConfig | None = N
             "smoothing": config.smoothing,
         }
         (staging / "site.json").write_text(json.dumps(settings, indent=2) + "\n")
-        _swap(staging, root)
+        replace_folder(staging, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     model_file = root / made.onnx.relative_to(staging)
     return Site(root, model_file, made.card, made.made, entries["webgpu"] is not None)
-
-
-def _swap(staging: Path, root: Path) -> None:
-    """Puts the finished ``staging`` folder at ``root``, which may hold an earlier site or
-    be an empty folder (both checked by :func:`_check_destination`)."""
-    if not root.exists():
-        os.replace(staging, root)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".old", dir=root.parent))
-    os.replace(root, old)  # a folder renames over an empty one
-    try:
-        os.replace(staging, root)
-    except OSError:
-        os.replace(old, root)  # put the earlier site back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_destination(root: Path) -> None:
