@@ -271,15 +271,26 @@ def decode_all(images: ImageLike | Sequence[ImageLike], color: str = "BGR") -> l
 def _decoded(image: Any, color: str) -> np.ndarray:
     """A file, encoded bytes or a PIL image as an array in ``color`` order; any other
     input as it is (an array in ``color`` order already)."""
-    if isinstance(image, str | os.PathLike | bytes | bytearray | memoryview):
-        array, order = decode_image(image), "BGR"
-    elif _is_pil(image):
-        array, order = _pil_array(image), "RGB"
-    else:
+    source = _from_source(image)
+    if source is None:
         return np.asarray(image)
+    array, order = source
     if color == order or array.ndim == 2 or array.shape[2] == 1:
         return array
     return array[:, :, [2, 1, 0, 3][: array.shape[2]]]
+
+
+def _from_source(image: Any) -> tuple[np.ndarray, str] | None:
+    """A file, encoded bytes or a PIL image decoded, with its channel order (BGR for what
+    OpenCV decodes, RGB for PIL); None for anything else (an array, as it is). Arrays
+    are tested first: they are what a camera loop passes."""
+    if isinstance(image, np.ndarray):
+        return None
+    if isinstance(image, str | os.PathLike | bytes | bytearray | memoryview):
+        return decode_image(image), "BGR"
+    if _is_pil(image):
+        return _pil_array(image), "RGB"
+    return None
 
 
 def _is_pil(image: Any) -> bool:
@@ -322,13 +333,11 @@ def _resize(image: np.ndarray, spec: InputSpec, resize: ResizeSpec) -> np.ndarra
 
 
 def _one(image: ImageLike, spec: InputSpec, resize: ResizeSpec, color: str, what: str) -> np.ndarray:
-    if isinstance(image, str | os.PathLike):
-        array, color = decode_image(image), "BGR"
-        what = f"image {os.fspath(image)!r}"
-    elif isinstance(image, bytes | bytearray | memoryview):
-        array, color = decode_image(image), "BGR"
-    elif _is_pil(image):
-        array, color = _pil_array(image), "RGB"
+    source = _from_source(image)
+    if source is not None:
+        array, color = source
+        if isinstance(image, str | os.PathLike):
+            what = f"image {os.fspath(image)!r}"
     elif isinstance(image, np.ndarray):
         array = image
     else:
