@@ -412,6 +412,9 @@ class Engine:
             self._last_size = size
             return sized[1]
         with self._sizing:
+            sized = self._sized  # another thread may have opened it while this one waited
+            if sized is not None and sized[0] == size:
+                return sized[1]
             again, self._last_size = size == self._last_size, size
             if not again:
                 return self._session
