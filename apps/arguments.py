@@ -85,17 +85,19 @@ def engine_from_args(args: argparse.Namespace, *, spinning: bool = True) -> Engi
             raise InputError(f"cannot read labels file {args.labels!r}: {exc.strerror or exc}") from None
     size = parse_size(args.input_size) if args.input_size else None
     if size is not None:
-        from cnnport.runtime import read_card
+        from cnnport.runtime import METADATA_KEY, ModelCard
         from cnnport.runtime.errors import CnnportError
+        from cnnport.runtime.modelfile import read_metadata
 
-        try:
-            card = read_card(args.model)
+        try:  # the metadata alone, without opening a session the Engine opens again
+            text = read_metadata(Path(args.model)).get(METADATA_KEY)
         except CnnportError:
-            card = None  # no card (or no file): the Engine says what is wrong
-        if card is not None:
+            text = None  # not a readable model: the Engine says what is wrong
+        if text is not None:
+            spec = ModelCard.from_json(text).input
             raise InputError(
                 f"--input-size is for an ONNX without a card; {args.model!r} carries one, which says "
-                f"its input is {card.input.height}x{card.input.width}: drop --input-size"
+                f"its input is {spec.height}x{spec.width}: drop --input-size"
             )
     return Engine(
         args.model,
