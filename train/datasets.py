@@ -179,6 +179,10 @@ DATASETS.add(
 )
 
 
+# Folders a zip made on macOS carries beside the data; never a class or a split.
+_ARCHIVE_DEBRIS = ("__MACOSX",)
+
+
 def _list_class_files(root: Path, skipped: list[tuple[str, str]]) -> dict[str, list[Path]]:
     classes = sorted(
         p
@@ -242,10 +246,6 @@ def _read_class_folders(
     return labels, Split(np.stack(xs), np.array(ys, np.int64))
 
 
-# Folders a zip made on macOS carries beside the data; never a class or a split.
-_ARCHIVE_DEBRIS = ("__MACOSX",)
-
-
 def _holds_folders(folder: Path) -> bool:
     """Whether ``folder`` has subfolders of its own (a split's class folders), not hidden."""
     return any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir())
@@ -279,12 +279,12 @@ def _split_folders(root: Path, skipped: list[tuple[str, str]]) -> dict[str, Path
             f"ROOT/<class>/<images>, or ROOT/{{{','.join(SPLIT_NAMES['train'])}}}/<class>/<images> "
             f"beside optional {'/'.join(SPLIT_NAMES['val'])} and {'/'.join(SPLIT_NAMES['test'])} folders"
         )
-    used = {f[0] for f in found.values()}
+    splits = {split: folders[0] for split, folders in found.items()}
+    accepted = ", ".join(aliases)
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if folder not in used and folder.name not in _ARCHIVE_DEBRIS:
-            accepted = ", ".join(n for names in SPLIT_NAMES.values() for n in names)
+        if folder not in splits.values() and folder.name not in _ARCHIVE_DEBRIS:
             skipped.append((str(folder), f"not a split folder, not read (split folders: {accepted})"))
-    return {split: folders[0] for split, folders in found.items()}
+    return splits
 
 
 def load_folder(

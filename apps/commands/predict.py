@@ -105,8 +105,8 @@ class _Tally:
     multi-label models, whose folders cannot name every class present."""
 
     def __init__(self, engine: Engine) -> None:
-        self.labels = () if engine.multilabel else engine.labels
-        self.counts = {label: [0, 0] for label in self.labels}  # right, seen
+        labels = () if engine.multilabel else engine.labels
+        self.counts = {label: [0, 0] for label in labels}  # right, seen
 
     def add(self, path: Path, result: object) -> None:
         truth = path.parent.name
