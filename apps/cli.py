@@ -119,6 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # A file the system refused (a read-only file system, no permission, a full disk)
+        # where no check of ours came first: the path and the reason, without a traceback
+        # (-vv logs it).
+        logging.getLogger(__name__).debug("OSError", exc_info=True)
+        target = f" -> {exc.filename2!r}" if exc.filename2 else ""
+        print(f"error: {exc.strerror or exc}: {str(exc.filename)!r}{target}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ __all__ = [
     "deploy",
     "gated_artifacts",
     "ort_report_path",
+    "triton_repository",
 ]
 
 
@@ -160,12 +161,15 @@ def _write_ort(artifact: Artifact, config: Any) -> Deployed:
     return Deployed(f"{artifact.kind} ort", files, artifact.card, reports)
 
 
+def triton_repository(onnx_path: Path, config: Any) -> Path:
+    """Where ``--triton`` writes: ``--triton-repository``, else triton/ beside the .onnx."""
+    return Path(config.triton_repository) if config.triton_repository else Path(onnx_path).parent / "triton"
+
+
 def _write_triton(artifact: Artifact, config: Any) -> Deployed:
     from .triton import write_triton_model
 
-    repository = (
-        Path(config.triton_repository) if config.triton_repository else artifact.path.parent / "triton"
-    )
+    repository = triton_repository(artifact.path, config)
     folder = write_triton_model(artifact.path, artifact.card, repository, config.triton_max_batch_size)
     return Deployed(f"{artifact.kind} triton", [folder], artifact.card)
 

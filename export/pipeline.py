@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -23,12 +22,12 @@ from cnnport.runtime import (
     Variant,
     card_path,
 )
-from cnnport.runtime.files import atomic_path, atomic_write_text
+from cnnport.runtime.files import atomic_path, atomic_write_text, unwritable
 
 from .cam import find_cam
 from .config import ExportConfig
 from .convert import convert
-from .deploy import Deployed, deploy, gated_artifacts, ort_report_path
+from .deploy import Deployed, deploy, gated_artifacts, ort_report_path, triton_repository
 from .errors import ExportError, GraphCheckError, ParityError, SourceModelError, VariantBudgetError
 from .frame import frame_card, frame_model, frame_path
 from .framegate import FRAME_TOLERANCE, gate_frame_model
@@ -357,7 +356,7 @@ def export_model(source: SourceModel, output: str | Path, config: ExportConfig |
         >>> result = export_model(load_source("runs/digits"), "digits.onnx")  # doctest: +SKIP
     """
     config = config or ExportConfig()
-    output = check_output(output)
+    output = check_output(output, config)
     result = ExportResult()
     plan = _plan(source, config)
     data = _gate_data(source, config, source.test, plan)
@@ -369,9 +368,10 @@ def export_model(source: SourceModel, output: str | Path, config: ExportConfig |
     return result
 
 
-def check_output(output: str | Path) -> Path:
+def check_output(output: str | Path, config: ExportConfig | None = None) -> Path:
     """``output`` as a Path, once it is sure it can be written: a .onnx name, under folders
-    that exist or can be made, in a writable one. Called before any work.
+    that exist or can be made, in a writable one, and with ``config`` the other places
+    its targets write (the Triton repository). Called before any work.
 
     Raises:
         ExportError: what stands in the way (a file where a folder must be, no write
@@ -380,18 +380,15 @@ def check_output(output: str | Path) -> Path:
     output = Path(output)
     if output.suffix != ".onnx":
         raise ExportError(f"the output must be a .onnx file; received {str(output)!r}")
-    if output.is_dir():
-        raise ExportError(f"cannot write {str(output)!r}: it is a folder; accepted: a path to a .onnx file")
-    existing = output.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ExportError(
-            f"cannot write {str(output)!r}: {str(existing)!r} is a file, not a folder; accepted: a path "
-            "whose parents are folders (or do not exist yet)"
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ExportError(f"cannot write {str(output)!r}: no permission to write in folder {str(existing)!r}")
+    reason = unwritable(output)
+    if reason is not None:
+        raise ExportError(f"cannot write {str(output)!r}: {reason}")
+    if config is not None and "triton" in config.targets:
+        repository = triton_repository(output, config)
+        reason = unwritable(repository, folder=True)
+        if reason is not None:
+            where = "--triton-repository" if config.triton_repository else "the Triton repository (--triton)"
+            raise ExportError(f"cannot write {where} {str(repository)!r}: {reason}")
     return output
 
 

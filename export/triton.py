@@ -183,9 +183,14 @@ def write_triton_model(
     inputs, outputs = _signature(onnx_path)
     text = triton_config(name, inputs, outputs, card, max_batch_size)
     _validate(text)
-    repository.mkdir(parents=True, exist_ok=True)
     final = repository / name
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=repository))
+    try:
+        repository.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=repository))
+    except OSError as exc:
+        raise ExportError(
+            f"cannot write the Triton repository {str(repository)!r}: {exc.strerror or exc}"
+        ) from exc
     try:
         (staging / "1").mkdir()
         shutil.copyfile(onnx_path, staging / "1" / "model.onnx")

@@ -14,6 +14,7 @@ CnnportError
  ├── ProviderError         an execution provider was asked for and did not load
  ├── UnsupportedError      a runtime backend cannot run this model here (check, bench)
  ├── UnknownNameError      a registry lookup of a name that is not registered
+ ├── OutputError           a file or folder cannot be written where it was asked for
  └── MissingExtraError     an optional dependency is not installed
 ```
 """
@@ -28,6 +29,7 @@ __all__ = [
     "MissingExtraError",
     "ModelLoadError",
     "ModelMismatchError",
+    "OutputError",
     "ProviderError",
     "UnknownNameError",
     "UnsupportedError",
@@ -67,6 +69,11 @@ class UnknownNameError(CnnportError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class OutputError(CnnportError, OSError):
+    """A file or folder cannot be written where it was asked for (a read-only file system,
+    no permission, a file where a folder must be); the message names the path and why."""
 
 
 class MissingExtraError(CnnportError, ImportError):

@@ -15,7 +15,50 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "folder_mode", "replace_folder"]
+from .errors import OutputError
+
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "folder_mode",
+    "replace_folder",
+    "require_writable",
+    "unwritable",
+]
+
+
+def unwritable(path: str | os.PathLike, *, folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written, or None when it can be: as a file (made or replaced
+    in its folder), or with ``folder`` as a folder to write files in. Folders that do not
+    exist yet count as writable where the nearest existing one is. Checked before the work
+    whose result would be lost (an export, a check of every runtime), not instead of
+    handling the write's own errors."""
+    path = Path(path)
+    if path.is_dir():
+        if not folder:
+            return "it is a folder; accepted: a file name"
+        existing = path
+    elif path.exists() and folder:
+        return "it is a file, not a folder"
+    else:
+        existing = path.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"{str(existing)!r} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        # access() reports a read-only file system and immutable folders too, for root
+        return f"folder {str(existing)!r} is not writable (no permission, or a read-only file system)"
+    return None
+
+
+def require_writable(path: str | os.PathLike, what: str, *, folder: bool = False) -> Path:
+    """``path`` as a Path, or OutputError naming ``what`` (a flag, "the output") and why."""
+    reason = unwritable(path, folder=folder)
+    if reason is not None:
+        raise OutputError(f"cannot write {what} {str(path)!r}: {reason}")
+    return Path(path)
 
 
 @contextlib.contextmanager
@@ -30,10 +73,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         ...     model.save(tmp)
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
-    )
+    if target.is_dir():
+        raise OutputError(f"cannot write {str(target)!r}: it is a folder; accepted: a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
+        )
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(name)
     try:
@@ -43,7 +91,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -8,6 +8,7 @@ import sys
 
 from cnnport.export.crosscheck import DEFAULT_RUNTIMES
 from cnnport.runtime import InputError, require
+from cnnport.runtime.files import atomic_write_text, require_writable
 
 from ..arguments import add_custom_objects_argument
 from ..command import Command, command
@@ -55,6 +56,10 @@ class Check(Command):
             raise InputError(f"--runtimes needs at least one name, e.g. {','.join(DEFAULT_RUNTIMES)}")
         for name in runtimes:
             runtime_target(name)
+        if args.samples < 1 and not args.data:
+            raise InputError(f"--samples must be at least 1; received {args.samples}")
+        if args.json and args.json != "-":  # before every runtime has run, not after
+            require_writable(args.json, "--json")
         require("onnx", extra="train", purpose="cnnport check")
         if "keras" in runtimes and args.keras:
             require("tensorflow", extra="train", purpose="cnnport check --keras")
@@ -88,7 +93,5 @@ class Check(Command):
             json.dump(body, sys.stdout, indent=2)
             print()
         elif args.json:
-            from cnnport.runtime.files import atomic_write_text
-
             atomic_write_text(args.json, json.dumps(body, indent=2) + "\n")
         return 0

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from cnnport.runtime import Engine, ImageDecodeError, InputError, find_images
+from cnnport.runtime import Engine, ImageDecodeError, InputError, OutputError, find_images
 
 from ..arguments import add_engine_arguments, engine_from_args
 from ..command import Command, command
@@ -133,12 +133,16 @@ def _write_heatmaps(
     """Classifies each image with its heatmap and writes the blended overlay as DIR/NAME.png."""
     import cv2
 
-    from cnnport.runtime.files import atomic_path
+    from cnnport.runtime.files import atomic_path, require_writable
     from cnnport.runtime.heatmap import blend_heatmap
     from cnnport.runtime.preprocess import decode_image
 
     engine.require_class_maps("--heatmap")
-    folder.mkdir(parents=True, exist_ok=True)
+    require_writable(folder, "--heatmap", folder=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write --heatmap {str(folder)!r}: {exc.strerror or exc}") from None
     failures = 0
     for index, path in enumerate(paths):
         try:

@@ -25,8 +25,8 @@ from cnnport.export.webassets import (
     find_ort_web,
     web_model,
 )
-from cnnport.runtime import InputError, ModelCard
-from cnnport.runtime.files import folder_mode, replace_folder
+from cnnport.runtime import InputError, ModelCard, OutputError
+from cnnport.runtime.files import folder_mode, replace_folder, unwritable
 
 __all__ = ["PAGE_FILES", "Site", "SiteConfig", "write_site"]
 
@@ -126,6 +126,10 @@ def _check_destination(root: Path) -> None:
             f"{str(root)!r} is not empty and holds no cnnport site (no site.json); nothing was written. "
             "Pass a new or empty folder, or the folder of an earlier `cnnport web` site to write it again"
         )
+    # The site is staged beside ``root`` and swapped in: its parent folder must be writable.
+    reason = unwritable(root.parent / f".{root.name}.partial", folder=True)
+    if reason is not None:
+        raise OutputError(f"cannot write the site's folder {str(root)!r}: {reason}")
 
 
 def _title(card: ModelCard, model: Path) -> str:

@@ -12,7 +12,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from cnnport.runtime import InputError
+from cnnport.runtime import InputError, OutputError
+from cnnport.runtime.files import unwritable
 
 __all__ = ["AnnotatedVideo", "JsonLines"]
 
@@ -38,6 +39,9 @@ class AnnotatedVideo:
             raise InputError(f"--save must end in one of {', '.join(FOURCC)}; received {str(path)!r}")
         if not self.path.parent.is_dir():
             raise InputError(f"cannot write {str(path)!r}: folder {str(self.path.parent)!r} does not exist")
+        reason = unwritable(self.path)
+        if reason is not None:
+            raise OutputError(f"cannot write --save {str(path)!r}: {reason}")
         self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
         self.frames = 0
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=queue_size)

@@ -83,3 +83,30 @@ def test_ort_format_and_openvino_are_bench_rows(with_ort, tmp_path, capsys):
     rows = {r["runner"]: r for r in json.loads(out.read_text())["rows"]}
     assert set(rows) == {"ort", "ort-format", "openvino"}
     assert all(row["status"] == "ok" and row["median_ms"] > 0 for row in rows.values()), rows
+
+
+def test_check_refuses_an_unwritable_json_and_no_samples_before_running_anything(with_ort, tmp_path, capsys):
+    # --json naming a folder (or a read-only place) crashed after every runtime had run.
+    calls = []
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr("cnnport.export.crosscheck.cross_check", lambda *a, **k: calls.append(a))
+    try:
+        argv = ["check", str(with_ort.path), "--runtimes", "ort-cpu", "--samples", "8"]
+        assert main([*argv, "--json", str(tmp_path)]) == 1
+        assert "error: cannot write --json" in capsys.readouterr().err
+        assert main([*argv[:-2], "--samples", "0"]) == 1
+        assert "error: --samples must be at least 1; received 0" in capsys.readouterr().err
+    finally:
+        monkey.undo()
+    assert calls == []
+
+
+def test_an_os_error_the_commands_did_not_foresee_is_one_line(with_ort, monkeypatch, capsys):
+    from cnnport.apps.commands.check import Check
+
+    def refuse(self, args):
+        raise PermissionError(13, "Permission denied", "/srv/models/out.json")
+
+    monkeypatch.setattr(Check, "run", refuse)
+    assert main(["check", str(with_ort.path)]) == 1
+    assert capsys.readouterr().err == "error: Permission denied: '/srv/models/out.json'\n"

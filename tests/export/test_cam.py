@@ -140,6 +140,17 @@ def test_predict_heatmap_writes_one_overlay_per_image(convnet_export, tmp_path, 
     assert len(capsys.readouterr().out.splitlines()) == 4  # header + one line per image
 
 
+def test_predict_heatmap_into_a_place_it_cannot_write_is_one_error_line(convnet_export, tmp_path, capsys):
+    # --heatmap naming a file, or a folder under a read-only one, crashed with a traceback.
+    _, output, _ = convnet_export
+    images = _frames_folder(tmp_path / "in")
+    blocker = tmp_path / "labels.txt"
+    blocker.write_text("a\n")
+    assert main(["predict", str(output), str(images), "--heatmap", str(blocker), "--provider", "cpu"]) == 1
+    assert "error: cannot write --heatmap" in capsys.readouterr().err
+    assert blocker.read_text() == "a\n"
+
+
 def test_webcam_heatmap_is_in_the_saved_video_and_refused_without_maps(convnet_export, tmp_path, capsys):
     import cv2
 

@@ -66,3 +66,32 @@ def test_export_command_writes_the_deployment_targets(run_dir, tmp_path, capsys)
     assert (tmp_path / "cli.required_operators.config").is_file()
     assert "max_batch_size: 8" in (repository / "cli" / "config.pbtxt").read_text()
     assert json.loads((tmp_path / "cli.parity.json").read_text())["config"]["targets"] == ["ort", "triton"]
+
+
+def test_export_refuses_a_triton_repository_it_cannot_write_before_any_work(run_dir, tmp_path, capsys):
+    # A file where the repository must be crashed after the .onnx and its reports were written.
+    blocker = tmp_path / "labels.txt"
+    blocker.write_text("0\n")
+    output = tmp_path / "out" / "x.onnx"
+    argv = ["export", str(run_dir), "-o", str(output), "--triton", "--triton-repository", str(blocker)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot write --triton-repository '{blocker}': it is a file, not a folder" in err
+    assert not output.parent.exists()
+
+
+def test_check_keras_given_the_onnx_or_another_model_says_so(exported, tmp_path, capsys):
+    _, output = exported
+    assert (
+        main(["check", str(output), "--runtimes", "keras,ort-cpu", "--keras", str(output), "--samples", "4"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "is an ONNX model, not a Keras one" in out
+    import keras
+
+    other = keras.Sequential([keras.Input((20, 20, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    other.save(tmp_path / "other.keras")
+    argv = ["check", str(output), "--runtimes", "keras,ort-cpu", "--keras", str(tmp_path / "other.keras")]
+    assert main([*argv, "--samples", "4"]) == 0
+    assert "takes 20x20x1 images but the .onnx takes 32x32x1" in capsys.readouterr().out

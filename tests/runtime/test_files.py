@@ -59,3 +59,35 @@ def test_folders_we_make_or_copy_get_the_mode_the_umask_gives(tmp_path, tiny_mod
     assert modes["site/cnnport/index.js"] == 0o640
     for name, mode in modes.items():
         assert mode == (0o750 if (tmp_path / name).is_dir() else 0o640), name
+
+
+def test_unwritable_says_why_before_any_work(tmp_path, monkeypatch):
+    from cnnport.runtime import OutputError
+    from cnnport.runtime.files import require_writable, unwritable
+
+    afile = tmp_path / "labels.txt"
+    afile.write_text("a\n")
+    assert unwritable(tmp_path / "new" / "deeper" / "x.json") is None
+    assert unwritable(tmp_path / "site", folder=True) is None
+    assert unwritable(tmp_path) == "it is a folder; accepted: a file name"
+    assert unwritable(afile, folder=True) == "it is a file, not a folder"
+    assert "is a file, not a folder" in unwritable(afile / "x.json")
+    # A read-only file system or a folder without permission (root ignores modes, so the
+    # system's answer is simulated).
+    monkeypatch.setattr("cnnport.runtime.files.os.access", lambda path, mode: False)
+    assert "is not writable" in unwritable(tmp_path / "x.json")
+    with pytest.raises(OutputError, match=r"cannot write --json '.*x\.json': folder .* is not writable"):
+        require_writable(tmp_path / "x.json", "--json")
+
+
+def test_atomic_path_onto_a_folder_or_under_a_file_is_an_output_error(tmp_path):
+    from cnnport.runtime import OutputError
+
+    with pytest.raises(OutputError, match="it is a folder"):
+        atomic_write_text(tmp_path, "{}")
+    blocker = tmp_path / "file"
+    blocker.write_text("kept")
+    with pytest.raises(OutputError, match="cannot write"):
+        atomic_write_text(blocker / "card.json", "{}")
+    assert blocker.read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -85,6 +85,16 @@ def test_a_folder_of_the_user_s_own_files_is_not_written_over(digits_model, tmp_
     assert (site / "site.json").is_file()
 
 
+def test_a_site_under_a_folder_it_cannot_write_is_one_error_line(digits_model, tmp_path, monkeypatch, capsys):
+    # A read-only place crashed with an OSError traceback (root ignores modes: the system's
+    # answer is simulated).
+    web_assets_or_skip()
+    monkeypatch.setattr("cnnport.runtime.files.os.access", lambda path, mode: False)
+    assert main(["web", str(digits_model.path), "-o", str(tmp_path / "ro" / "site"), "--no-webgpu"]) == 1
+    assert "error: cannot write the site's folder" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_onnxruntime_web_is_one_line_saying_how_to_get_it(digits_model, tmp_path, capsys):
     status = main(["web", str(digits_model.path), "-o", str(tmp_path / "s"), "--ort-web", str(tmp_path)])
     err = capsys.readouterr().err.strip()

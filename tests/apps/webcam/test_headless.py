@@ -145,6 +145,16 @@ def test_bad_flags_are_user_errors(digits_model, digits_video, tmp_path, capsys,
     assert message in capsys.readouterr().err
 
 
+def test_save_into_a_folder_it_cannot_write_names_the_cause(
+    digits_model, digits_video, tmp_path, monkeypatch, capsys
+):
+    # A read-only folder was reported as "OpenCV cannot write video ... with codec mp4v".
+    monkeypatch.setattr("cnnport.runtime.files.os.access", lambda path, mode: False)
+    out = tmp_path / "out.mp4"
+    assert _run(digits_model.path, "--source", digits_video.path, "--headless", "--save", out) == 1
+    assert f"cannot write --save '{out}': folder" in capsys.readouterr().err
+
+
 def test_a_frame_model_runs_live_and_answers_as_the_tensor_model(digits_model, digits_video, tmp_path):
     """The same video through the tensor model (Python preprocessing) and through its
     BGR frame model (the graph preprocesses): the same answers, frame by frame."""
