@@ -5,6 +5,7 @@ runtime's one preprocessing function."""
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,15 @@ def _folder_images(path: Path, card, *, labelled: bool):
     skips them (one truncated JPEG stopped the whole check)."""
     images, labels, skipped = [], [], []
     folders = sorted(p for p in path.iterdir() if p.is_dir()) if labelled else [path]
+    strangers = [p.name for p in folders if labelled and p.name not in card.labels]
+    if strangers:
+        named = ", ".join(strangers[:5]) + (f" and {len(strangers) - 5} more" if len(strangers) > 5 else "")
+        logger.warning(
+            "%s: %s of its %d folder(s) (%s) %s none of the model's labels (%s): their images are compared "
+            "unlabelled, with no accuracy; name the class folders like the labels",
+            path, "all" if len(strangers) == len(folders) else len(strangers), len(folders), named,
+            "are" if len(strangers) > 1 else "is", ", ".join(card.labels[:10]) + (", ..." if len(card.labels) > 10 else ""),
+        )  # fmt: skip
     for folder in folders:
         index = card.labels.index(folder.name) if labelled and folder.name in card.labels else -1
         for image in find_images([str(folder)], recursive=True):
@@ -49,6 +59,11 @@ def calibration_images(data: str, card) -> np.ndarray:
     if not path.is_dir():
         raise InputError(f"--calibration must be a folder of images or an .npz holding x; received {data!r}")
     images, _ = _folder_images(path, card, labelled=False)
+    if not images:
+        raise InputError(
+            f"--calibration folder {data!r} holds no readable images; accepted: a folder of images "
+            "(PNG, JPEG, BMP, WebP, TIFF; flat or in class subfolders) or an .npz holding x"
+        )
     return np.stack(images).astype(np.uint8)
 
 
@@ -59,8 +74,13 @@ def npz_images(path: Path, card):
                 raise InputError(f"{str(path)!r} has no array x (images at model input size)")
             x = arrays["x"]
             y = arrays["y"].astype(np.int64) if "y" in arrays else np.full(len(x), -1, np.int64)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(
+            f"cannot read {str(path)!r}: {exc}; accepted: an .npz written by numpy.savez holding x "
+            "(and y, integer labels)"
+        ) from None
     if x.dtype != np.uint8 or tuple(x.shape[1:]) != card.input.shape:
         raise InputError(
             f"{str(path)!r} holds x of {x.dtype} {x.shape}; accepted: uint8 (N, {card.input.height}, "

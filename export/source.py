@@ -61,6 +61,10 @@ def read_labels(path: str | Path) -> tuple[str, ...]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SourceModelError(f"cannot read labels file {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SourceModelError(
+            f"labels file {str(path)!r} is not text (not UTF-8); accepted: a text file with one class name a line"
+        ) from None
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
@@ -361,11 +365,35 @@ def load_model_file(
         SourceModelError: it cannot be loaded (see :func:`load_keras`, savedmodel.py).
     """
     path = Path(path)
+    if path.suffix.lower() in (".onnx", ".ort"):
+        raise SourceModelError(
+            f"{str(path)!r} is an ONNX model, not a Keras one; accepted: the .keras file (or SavedModel "
+            "folder) the .onnx was exported from"
+        )
     if is_saved_model(path):
         layer, declared = load_saved_model(path)
+        _same_shape(tuple(declared[1:]), shape, path)
         return as_graph(layer, shape or tuple(declared[1:]))
     model = load_keras(path, import_custom_objects(custom_objects) if custom_objects else None)
-    return as_graph(model, shape or tuple(_declared_shape(model, repr(str(path)))[1:]))
+    declared = tuple(_declared_shape(model, repr(str(path)))[1:])
+    _same_shape(declared, shape, path)
+    return as_graph(model, shape or declared)
+
+
+def _same_shape(declared: tuple[Any, ...], shape: tuple[Any, ...] | None, path: Path) -> None:
+    """Refuses a model whose fixed input size is not ``shape`` (the .onnx's card): it was
+    not the model the .onnx came from, and Keras' own error would not say so."""
+    if shape is None or len(declared) != len(shape):
+        return
+    if any(d is not None and d != s for d, s in zip(declared, shape, strict=True)):
+
+        def text(dims: tuple[Any, ...]) -> str:
+            return "x".join("?" if d is None else str(d) for d in dims)
+
+        raise SourceModelError(
+            f"{str(path)!r} takes {text(declared)} images but the .onnx takes {text(shape)}; accepted: the "
+            "Keras model the .onnx was exported from"
+        )
 
 
 def source_from_model(

@@ -174,6 +174,12 @@ def web_model(model: str | Path, destination: Path) -> WebModel:
         target = destination / model.name
         shutil.copyfile(model, target)
         made = False
+    elif model.suffix.lower() == ".ort":
+        raise WebAssetsError(
+            f"{model} is a tensor model in the ORT format, and the page's RGBA frame model is made from "
+            f"ONNX; give {model.with_suffix('.onnx').name} (or an RGBA frame model: .frame-rgba.onnx or "
+            ".frame-rgba.ort)"
+        )
     else:
         target = frame_path(destination / model.name, "RGBA")
         _write_frame_model(model, card, target)

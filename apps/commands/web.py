@@ -30,8 +30,8 @@ class Web(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "model",
-            help="the .onnx model (a tensor model, or its .frame-rgba.onnx); or a site folder "
-            "written before, to --serve it as it is",
+            help="the .onnx model (a tensor model, or its RGBA frame model: .frame-rgba.onnx, or "
+            ".frame-rgba.ort from --ort); or a site folder written before, to --serve it as it is",
         )
         parser.add_argument("-o", "--out", default=None, help="the site's folder (default: STEM-site/)")
         parser.add_argument("--serve", action="store_true", help="then serve it on 127.0.0.1 until Ctrl-C")

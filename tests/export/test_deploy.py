@@ -191,3 +191,24 @@ def test_unknown_target_names_the_known_ones():
         ExportConfig(targets=("ortt",))
     config = ExportConfig(targets=("ort", "triton"), triton_max_batch_size=8)
     assert ExportConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_the_web_page_refuses_a_tensor_model_in_the_ort_format_with_what_to_give(deployed, tmp_path):
+    # It crashed on a protobuf DecodeError; an RGBA frame model's .ort is copied as it is.
+    from cnnport.export.webassets import WebAssetsError, web_model
+
+    _, output = deployed
+    with pytest.raises(WebAssetsError, match=r"tensor model in the ORT format.*give tiny\.onnx"):
+        web_model(output.with_suffix(".ort"), tmp_path / "model")
+
+
+def test_labels_that_are_not_text_are_refused_with_what_is_accepted(tmp_path):
+    from cnnport.export.errors import SourceModelError
+    from cnnport.export.source import read_labels
+
+    png = tmp_path / "gray.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    with pytest.raises(
+        SourceModelError, match=r"is not text .*accepted: a text file with one class name a line"
+    ):
+        read_labels(png)

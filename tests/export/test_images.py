@@ -47,3 +47,32 @@ def test_an_unreadable_file_is_skipped_with_a_warning(tiny_model, tmp_path, capl
     assert sorted(held.y.tolist()) == [0, 0, 0, 1, 1, 1]
     assert "skipped 1 image(s)" in caplog.text
     assert "broken.jpg" in caplog.text
+
+
+def test_folders_named_unlike_the_labels_are_warned_about(tiny_model, tmp_path, caplog):
+    # cat/ dog/ against labels zero/one/...: every image silently unlabelled, no accuracy.
+    labels = tiny_model.card.labels
+    _write(tmp_path / "d" / "cat", 2, 10)
+    _write(tmp_path / "d" / labels[1], 2, 60)
+    with caplog.at_level("WARNING"):
+        held = held_out_images(str(tmp_path / "d"), tiny_model.card)
+    assert sorted(held.y.tolist()) == [-1, -1, 1, 1]
+    assert "1 of its 2 folder(s) (cat) is none of the model's labels" in caplog.text
+
+
+def test_calibration_and_npz_that_hold_nothing_readable_are_clear_errors(tiny_model, tmp_path):
+    from cnnport.export.images import calibration_images, npz_images
+
+    bad = tmp_path / "cal"
+    bad.mkdir()
+    (bad / "notimage.jpg").write_text("text, not a JPEG")
+    (bad / "empty.png").write_bytes(b"")
+    with pytest.raises(InputError, match=r"--calibration folder .* holds no readable images"):
+        calibration_images(str(bad), tiny_model.card)
+    corrupt = tmp_path / "x.npz"
+    corrupt.write_bytes(b"PK not a zip at all")
+    with pytest.raises(InputError, match=r"cannot read .*x\.npz.*accepted: an \.npz written by numpy\.savez"):
+        npz_images(corrupt, tiny_model.card)
+    np.savez(tmp_path / "nox.npz", images=np.zeros((1, 8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="has no array x"):
+        npz_images(tmp_path / "nox.npz", tiny_model.card)
