@@ -81,6 +81,7 @@ test("resizeLinear: OpenCV's INTER_LINEAR sampling on a 2 x 2 map", () => {
 
 test("sidecarOf: STEM.card.json beside the model (paths and URLs)", () => {
   assert.equal(sidecarOf("models/digits.frame-rgba.onnx"), "models/digits.frame-rgba.card.json");
+  assert.equal(sidecarOf("models/digits.frame-rgba.ort"), "models/digits.frame-rgba.card.json");
   assert.equal(sidecarOf("https://x.test/m/digits.onnx?v=2"), "https://x.test/m/digits.card.json?v=2");
   assert.equal(sidecarOf(new Uint8Array(1)), null);
 });

@@ -64,17 +64,25 @@ function describe(source) {
 
 async function cardFor(bytes, source, given) {
   if (given !== undefined) return parseCard(given);
-  let props;
+  let props = {};
+  let unreadable = null;
   try {
     props = readMetadataProps(bytes);
   } catch (error) {
-    throw new ModelLoadError(`${describe(source)} is not an ONNX model: ${error.message}`, { cause: error });
+    unreadable = error; // an .ort file (a FlatBuffer, not ONNX protobuf) carries its card beside it
   }
   if (props[METADATA_KEY] !== undefined) return parseCard(props[METADATA_KEY]);
   const sidecar = sidecarOf(source);
   if (sidecar !== null) {
     const text = await readSource(sidecar, { text: true, missingOk: true });
     if (text !== null) return parseCard(text);
+  }
+  if (unreadable !== null) {
+    throw new ModelLoadError(
+      `${describe(source)} is not an ONNX model: ${unreadable.message}` +
+        (sidecar ? ` (and no '${sidecar}' beside it, the card an .ort file needs)` : ""),
+      { cause: unreadable },
+    );
   }
   throw new CardError(
     `${describe(source)} carries no model card: no '${METADATA_KEY}' in its metadata_props` +

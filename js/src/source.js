@@ -59,6 +59,6 @@ async function fetchSource(url, text, missingOk) {
 export function sidecarOf(source) {
   if (typeof source !== "string" && !(source instanceof URL)) return null;
   const name = String(source);
-  const match = /^(.*?)(\.onnx)?([?#].*)?$/s.exec(name);
+  const match = /^(.*?)(\.onnx|\.ort)?([?#].*)?$/s.exec(name);
   return `${match[1]}.card.json${match[3] ?? ""}`;
 }
