@@ -183,7 +183,7 @@ class Export(Command):
         )
         size = parse_size(args.input_size) if args.input_size else None
         default = Path(args.source) / "model.onnx" if Path(args.source).is_dir() else Path(args.source)
-        output = check_output(Path(args.output) if args.output else default.with_suffix(".onnx"))
+        output = check_output(Path(args.output) if args.output else default.with_suffix(".onnx"), config)
         source = load_source(args.source, args.labels, input_size=size, custom_objects=args.custom_objects)
         if args.data:
             source.test = held_out_images(args.data, source.card)
