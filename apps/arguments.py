@@ -55,8 +55,8 @@ def add_int8_gemm_argument(parser: argparse.ArgumentParser, extra: str = "") -> 
         default="auto",
         choices=list(INT8_GEMM),
         help="int8 convolutions on onnxruntime's GEMM kernels (AMX tiles) instead of its direct ones; "
-        "auto times both at load on a CPU with AMX-INT8 and keeps the faster; the outputs are identical"
-        + extra,
+        "auto times both at load on a CPU with AMX-INT8 and keeps the faster; the outputs are identical "
+        "(on needs VNNI or AMX-INT8, whose int8 sums are exact)" + extra,
     )
 
 

@@ -25,7 +25,7 @@ import onnxruntime as ort
 from .card import METADATA_KEY, InputSpec, ModelCard, OutputSpec
 from .errors import CnnportError, InputError, ModelMismatchError, ProviderError
 from .heatmap import CAM_HEADS, heatmap_for
-from .int8gemm import cpu_has_amx_int8, has_gemm_convolutions
+from .int8gemm import cpu_has_amx_int8, cpu_sums_int8_exactly, has_gemm_convolutions
 from .modelfile import open_session
 from .preprocess import ImageLike, decode_all, preprocess, to_frame_color
 from .providers import CPU, CUDA, TENSORRT, resolve_providers, verify_providers
@@ -100,7 +100,8 @@ class Engine:
         int8_gemm: run the deep int8 convolutions (256 or more weights per output channel)
             on onnxruntime's int8 GEMM kernels, which use AMX tiles where the CPU has
             them, instead of its direct convolution kernels; an exact rewrite made in
-            memory at load (the outputs are bit-identical; :mod:`cnnport.runtime.int8gemm`).
+            memory at load (the outputs are bit-identical on a CPU with VNNI or AMX-INT8;
+            True elsewhere is a ProviderError; :mod:`cnnport.runtime.int8gemm`).
             None (auto): on the CPU provider of a CPU that reports AMX-INT8, both ways are
             timed at load (batch 1, seven interleaved rounds of at least 10 ms each; the
             load takes 0.2-0.9 s longer) and the GEMM kernels kept only
@@ -151,6 +152,12 @@ class Engine:
         choice = resolve_providers(providers, device_id)
         if int8_gemm and choice.open is not None:
             raise ProviderError(f"int8_gemm is onnxruntime's; provider {choice.name!r} runs OpenVINO")
+        if int8_gemm and choice.required == CPU and not cpu_sums_int8_exactly():
+            raise ProviderError(
+                "int8_gemm needs a CPU with VNNI or AMX-INT8: without them onnxruntime's int8 GEMM and "
+                "direct convolution kernels saturate 16-bit sums differently, so the outputs would change; "
+                "this CPU reports neither (leave int8_gemm at None/auto, or --int8-gemm auto|off)"
+            )
         # auto: measured below, where it can help (the CPU provider on an AMX CPU, a model
         # with int8 convolutions the rewrite moves)
         measure_gemm = (

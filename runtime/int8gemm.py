@@ -12,7 +12,9 @@ and for a small network the move can lose at 2 threads (a 96 px convnet: 0.31 ->
 ms, while 0.43 -> 0.37 at one), so the Engine times both at load before it keeps it
 (docs/performance.md#session-11-int8-convolutions-on-amx).
 
-The move is exact: each chosen weight tensor w (int8, zero point 0) becomes w - 1 with
+The move is exact on a CPU with VNNI or AMX (:func:`cpu_sums_int8_exactly`; without them
+onnxruntime's int8 kernels saturate pairs of products at 16 bits, each kernel its own
+way, and the Engine refuses the move): each chosen weight tensor w (int8, zero point 0) becomes w - 1 with
 zero point -1, so w' - z = w for every weight and the integer sums are the same (both
 kernels then requantize the same sums with the same float scales): the outputs were
 bit-identical in every case tried (tests/runtime/test_int8gemm.py: QDQ and QOperator
@@ -37,7 +39,14 @@ import numpy as np
 
 from .modelfile import _fields, _MalformedError, _text, _varint
 
-__all__ = ["MIN_GEMM_CHANNELS", "MIN_GEMM_DEPTH", "cpu_has_amx_int8", "has_gemm_convolutions", "move_to_gemm"]
+__all__ = [
+    "MIN_GEMM_CHANNELS",
+    "MIN_GEMM_DEPTH",
+    "cpu_has_amx_int8",
+    "cpu_sums_int8_exactly",
+    "has_gemm_convolutions",
+    "move_to_gemm",
+]
 
 # Which convolutions move: at least this many weights per output channel (input channels
 # x kernel height x width) and this many output channels. Per convolution in
@@ -53,15 +62,34 @@ _GRAPH, _NODE, _INITIALIZER = 7, 1, 5
 
 
 @functools.cache
-def cpu_has_amx_int8() -> bool:
-    """True where the kernel reports AMX-INT8 (Linux's /proc/cpuinfo flags); False elsewhere."""
+def _cpu_flags() -> set[str]:
+    """The CPU's flags as Linux reports them in /proc/cpuinfo; empty elsewhere."""
     if not sys.platform.startswith("linux"):
-        return False
+        return set()
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        return False
-    return any(line.startswith("flags") and "amx_int8" in line.split() for line in text.splitlines())
+        return set()
+    return next((set(line.split()) for line in text.splitlines() if line.startswith("flags")), set())
+
+
+def cpu_has_amx_int8() -> bool:
+    """True where the kernel reports AMX-INT8 (Linux's /proc/cpuinfo flags); False elsewhere."""
+    return "amx_int8" in _cpu_flags()
+
+
+# Where onnxruntime's x86 int8 kernels sum u8 x s8 products in 32 bits (VNNI's vpdpbusd,
+# AMX tiles). Without them (AVX2, AVX-512 without VNNI) MLAS multiplies with vpmaddubsw,
+# whose pairs of products saturate at 16 bits, and its direct and GEMM kernels pair them
+# differently: on an AVX2 Zen 2 EPYC a 3x3 convolution of random full-range int8 weights
+# came out up to 5 levels apart between the two, so the rewrite is exact only here.
+_EXACT_INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def cpu_sums_int8_exactly() -> bool:
+    """True where the CPU has VNNI or AMX-INT8, so the GEMM and direct int8 kernels give the
+    same integer sums (where :func:`move_to_gemm` is exact); False elsewhere."""
+    return bool(_EXACT_INT8_FLAGS & _cpu_flags())
 
 
 @dataclass

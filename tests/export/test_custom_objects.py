@@ -129,7 +129,9 @@ def test_a_layer_without_kwargs_cannot_be_reloaded_but_exports_from_memory(tmp_p
     with pytest.raises(SourceModelError, match=r"must\s+take \*\*kwargs.*export_keras"):
         load_source(tmp_path / "nokw.keras", custom_objects=[LAYERS_FILE])
     result = export_keras(model, tmp_path / "nokw.onnx", ["a", "b"])
-    assert result.reports["fp32"]["all"].max_abs_diff < 1e-5
+    # The gate's fp32 tolerance: random weights put TensorFlow's and onnxruntime's AVX2
+    # kernels 1.5e-5 apart on a Zen 2 EPYC (under 1e-5 on the AVX-512 CPUs).
+    assert result.reports["fp32"]["all"].max_abs_diff < 1e-4
 
 
 def test_export_keras_checks_its_arguments(tmp_path):

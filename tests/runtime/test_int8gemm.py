@@ -12,9 +12,20 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from cnnport.runtime import METADATA_KEY, Engine, InputSpec, ModelCard, OutputSpec, ProviderError
-from cnnport.runtime.int8gemm import cpu_has_amx_int8, has_gemm_convolutions, move_to_gemm
+from cnnport.runtime.int8gemm import (
+    cpu_has_amx_int8,
+    cpu_sums_int8_exactly,
+    has_gemm_convolutions,
+    move_to_gemm,
+)
 
 from ..models import IR_VERSION, OPSET
+
+# Bit-identical outputs are what the rewrite promises where onnxruntime's int8 sums are
+# exact (VNNI, AMX); on AVX2 alone both kernels saturate 16-bit pair sums, differently.
+exact_int8 = pytest.mark.skipif(
+    not cpu_sums_int8_exactly(), reason="this CPU has no VNNI or AMX-INT8: int8 sums saturate (AVX2)"
+)
 
 SIZE = 12
 
@@ -156,6 +167,7 @@ def test_moves_the_deep_wide_convolutions_and_nothing_else(zero_points_as_ints):
     assert {p.key: p.value for p in after.metadata_props} == {p.key: p.value for p in model.metadata_props}
 
 
+@exact_int8
 @pytest.mark.parametrize("threads", [1, 2])
 def test_outputs_are_bit_identical_and_the_int8_kernels_ran(threads, tmp_path):
     model, _ = _network()
@@ -173,6 +185,7 @@ def test_outputs_are_bit_identical_and_the_int8_kernels_ran(threads, tmp_path):
     assert "QLinearConv" in ops  # onnxruntime fused the QDQ pairs into its int8 convolution
 
 
+@exact_int8
 def test_qoperator_convolutions_move_too():
     rng = np.random.default_rng(2)
     w = rng.integers(-127, 128, (128, 64, 3, 3)).astype(np.int8)
@@ -217,9 +230,13 @@ def test_engine_gives_the_same_probabilities_either_way(tmp_path):
     assert has_gemm_convolutions(path)
     images = np.random.default_rng(3).integers(0, 256, (6, SIZE, SIZE, 3), dtype=np.uint8)
     direct = Engine(path, providers="cpu", int8_gemm=False)
-    gemm = Engine(path, providers="cpu", int8_gemm=True)
-    assert (direct.int8_gemm, gemm.int8_gemm) == (False, True)
-    assert np.array_equal(direct.run(images), gemm.run(images))
+    if cpu_sums_int8_exactly():
+        gemm = Engine(path, providers="cpu", int8_gemm=True)
+        assert (direct.int8_gemm, gemm.int8_gemm) == (False, True)
+        assert np.array_equal(direct.run(images), gemm.run(images))
+    else:  # forced on where it would change the outputs: refused
+        with pytest.raises(ProviderError, match="int8_gemm needs a CPU with VNNI or AMX-INT8"):
+            Engine(path, providers="cpu", int8_gemm=True)
     auto = Engine(path, providers="cpu", threads=1)
     if cpu_has_amx_int8():  # timed at load, the choice is whichever was faster
         assert auto.int8_gemm_ms is not None
@@ -237,3 +254,15 @@ def test_int8_gemm_is_refused_for_openvino(tmp_path):
     path.write_bytes(model.SerializeToString())
     with pytest.raises(ProviderError, match="int8_gemm is onnxruntime's"):
         Engine(path, providers="openvino", int8_gemm=True)
+
+
+def test_int8_gemm_forced_on_a_cpu_without_vnni_is_refused(tmp_path, monkeypatch):
+    # On an AVX2-only Zen 2 EPYC the forced rewrite moved a convolution's outputs by up to
+    # 5 levels: the "identical outputs" held only where int8 sums are exact.
+    model, _ = _network()
+    path = tmp_path / "int8.onnx"
+    path.write_bytes(model.SerializeToString())
+    monkeypatch.setattr("cnnport.runtime.engine.cpu_sums_int8_exactly", lambda: False)
+    with pytest.raises(ProviderError, match="int8_gemm needs a CPU with VNNI or AMX-INT8"):
+        Engine(path, providers="cpu", int8_gemm=True)
+    assert Engine(path, providers="cpu", int8_gemm=False).int8_gemm is False
