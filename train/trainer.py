@@ -244,15 +244,22 @@ def _prepare_run_dir(config: TrainConfig, role: Role) -> TrainConfig:
     if config.resume:
         if not saved.exists():
             raise TrainError(f"--resume: {str(run_dir)!r} has no config.json to continue from")
+        if (run_dir / "model.keras").exists():  # written once training and the test are done
+            raise TrainError(
+                f"--resume: {str(run_dir)!r} holds a finished run (its model.keras, metrics.json and report "
+                "are written): there is nothing to continue; to train again, choose another --out"
+            )
         previous = TrainConfig.load(saved)
         logger.info("resuming %s from its last finished epoch (its config.json is used)", run_dir)
         _check_batch(previous, role)
         previous.save(saved)  # the distribution record is rewritten once the batch is resolved
         # What the run's end does (the exit status) is this command's, not the saved one's.
         return replace(previous, resume=True, verbose=config.verbose, keep_at_chance=config.keep_at_chance)
-    if saved.exists() or (run_dir / "model.keras").exists():
+    if (run_dir / "model.keras").exists():
+        raise TrainError(f"run directory {str(run_dir)!r} already holds a finished run; choose another --out")
+    if saved.exists():
         raise TrainError(
-            f"run directory {str(run_dir)!r} already holds a run; continue it with --resume, "
+            f"run directory {str(run_dir)!r} already holds an unfinished run; continue it with --resume, "
             "or choose another --out"
         )
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -77,11 +77,26 @@ class Train(Command):
         require("tensorflow", purpose="cnnport train")
         from cnnport.train import fit
 
-        run = fit(config)
+        try:
+            run = fit(config)
+        except KeyboardInterrupt:
+            _resume_hint(config)
+            raise
         if run.role.is_chief:  # the other workers of a multi-worker run write nothing
             _write_report(run)
         _summary(run)
         return 1 if run.stopped or (run.at_chance and not config.keep_at_chance) else 0
+
+
+def _resume_hint(config) -> None:
+    """After Ctrl-C: how to go on, where an epoch was saved to go on from."""
+    checkpoints = config.run_dir / "checkpoints"
+    if any(checkpoints.glob("backup-*")) and (config.run_dir / "config.json").exists():
+        print(
+            f"the run is kept in {config.run_dir}: continue it from its last finished epoch with\n"
+            f"  cnnport train --out {config.run_dir} --resume",
+            file=sys.stderr,
+        )
 
 
 def _write_report(run) -> None:
@@ -108,7 +123,8 @@ def _summary(run) -> None:
         "",
         f"run: {run.directory}",
         f"  test accuracy {m['test_accuracy']:.4f} on {m['test_samples']} images; "
-        f"validation {m['val_accuracy']:.4f}; {m['epochs_run']} epochs in {run.seconds:.1f} s"
+        f"validation {m['val_accuracy']:.4f}; {m['epochs_run']} epochs"
+        + (f", {run.seconds:.1f} s in this resumed part" if run.config.resume else f" in {run.seconds:.1f} s")
         + (f" on {run.replicas} replicas" if run.replicas > 1 else ""),
         f"  model:   {run.model_path}",
         f"  card:    {run.directory / 'card.json'}",

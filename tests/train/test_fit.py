@@ -51,8 +51,17 @@ def test_saved_model_reloads_safely_and_matches_its_metrics(digits_run):
 
 
 def test_existing_run_directory_is_not_overwritten(digits_run):
-    with pytest.raises(TrainError, match=r"already holds a run.*--resume"):
+    with pytest.raises(TrainError, match=r"already holds a finished run; choose another --out"):
         fit(quick_config(digits_run.directory))
+
+
+def test_resume_of_a_finished_run_is_refused_not_started_again(digits_run):
+    # It printed "resuming ... from its last finished epoch" and trained again from epoch 1
+    # over the finished model.
+    before = (digits_run.directory / "model.keras").stat().st_mtime_ns
+    with pytest.raises(TrainError, match=r"--resume: .* holds a finished run .* nothing to continue"):
+        fit(replace(quick_config(digits_run.directory), resume=True))
+    assert (digits_run.directory / "model.keras").stat().st_mtime_ns == before
 
 
 def test_nan_loss_stops_cleanly_and_keeps_the_last_good_model(tmp_path, caplog):
@@ -111,6 +120,24 @@ def test_killed_run_resumes_from_last_finished_epoch(tmp_path):
     assert epochs[-1] == 5
     assert sorted(set(epochs)) == list(range(6))
     assert (out / "model.keras").is_file()
+    # The summary's time is this command's: it says it covers the resumed part only.
+    assert "s in this resumed part" in result.stdout
+
+
+def test_ctrl_c_says_how_to_continue_the_run(tmp_path):
+    # Ctrl-C printed only "interrupted", not that the run is kept nor how to go on.
+    out = tmp_path / "stopped"
+    command = [sys.executable, "-m", "cnnport.apps", "-q", "train", "--epochs", "6", "--patience", "0",
+               "--out", str(out), "--verbose", "0", "--no-tensorboard"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while _history_rows(out / "history.csv") < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert f"continue it from its last finished epoch with\n  cnnport train --out {out} --resume" in err
+    assert "Traceback" not in err
 
 
 MIRRORED = """
