@@ -71,12 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
 class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a flag's default where its help does not say it already and where there is
     one to show: no "(default: None)" after "(default: SOURCE/model.onnx)", none for
-    switches that are off or lists that start empty."""
+    switches that are off or lists that start empty, nor for a --no-X switch (its
+    "(default: True)" is the feature's, and read as the switch being on)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text, default = action.help or "", action.default
         # By identity: 0 and 0.0 equal False, and their defaults are worth showing.
         if "default:" in text or default is None or default is False or default is argparse.SUPPRESS:
+            return text
+        if isinstance(action, argparse._StoreFalseAction):  # --no-cam: "(default: True)" reads as on
             return text
         if isinstance(default, list) and not default:
             return text

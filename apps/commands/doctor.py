@@ -86,7 +86,7 @@ def _providers() -> tuple[list[str], dict[str, str]]:
             session.run(None, {"x": np.ones((1, 4), np.float32)})
             working[provider] = "ok" if used and used[0] == provider else f"fell back to {used[0]}"
         except Exception as exc:  # any failure here is the diagnosis itself
-            working[provider] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            working[provider] = f"failed: {type(exc).__name__}: {_first_line(exc)}"
     return built_in, working
 
 
@@ -113,8 +113,17 @@ def _openvino_providers() -> dict[str, str]:
                 session.run(None, {"x": np.ones((1, 4), np.float32)})
                 found[name] = f"ok ({session.get_providers()[0]})"
             except (CnnportError, RuntimeError) as exc:  # the failure is the diagnosis
-                found[name] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                found[name] = f"failed: {type(exc).__name__}: {_first_line(exc)}"
     return found
+
+
+def _first_line(exc: BaseException, limit: int = 400) -> str:
+    """The error's first line, shortened at a word (a diagnosis cut mid-word, "AMX: u", hid
+    what to do, which comes last)."""
+    import textwrap
+
+    lines = str(exc).splitlines()
+    return textwrap.shorten(lines[0], limit, placeholder=" ...") if lines else ""
 
 
 def _cuda_libraries() -> dict[str, str | None]:

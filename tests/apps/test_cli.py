@@ -45,6 +45,14 @@ def test_every_flag_of_every_subcommand_has_help():
             assert action.help, f"cnnport {name}: {action.option_strings or action.dest} has no help"
 
 
+def test_a_no_switch_shows_no_default_that_reads_as_it_being_on():
+    # export --help said "--no-cam ... (default: True)" while class maps are on by default.
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    text = sub.choices["export"].format_help()
+    start = text.index("--no-cam ")
+    assert "(default: True)" not in text[start : text.index("\n  --", start + 1)]
+
+
 def test_predict_table(tiny_model, image_folder, capsys):
     assert main(["predict", str(tiny_model.path), str(image_folder), "--provider", "cpu", "-k", "2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
