@@ -126,7 +126,7 @@ def parse_floats(text: str | None, flag: str, count: int | None = None) -> tuple
 
 
 def add_custom_objects_argument(parser: argparse.ArgumentParser) -> None:
-    """``--custom-objects`` of the commands that load a .keras (export, check, explain)."""
+    """``--custom-objects`` of the commands that load a .keras (export, check, explain, bench)."""
     parser.add_argument(
         "--custom-objects",
         action="append",

@@ -35,6 +35,7 @@ class BenchPlan:
     spinning: bool = True
     device_id: int = 0
     int8_gemm: bool | None = None
+    custom_objects: tuple[str, ...] = ()  # the .keras' own code, for the Keras rows
 
     def checked(self) -> BenchPlan:
         """The plan with every name looked up in its registry (UnknownNameError otherwise)."""
@@ -71,6 +72,7 @@ class BenchPlan:
                     self.spinning,
                     self.device_id,
                     int8_gemm=self.int8_gemm,
+                    custom_objects=tuple(self.custom_objects),
                 ),
             )
             for v in variants

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cnnport.runtime import InputError
 
-from ..arguments import INT8_GEMM, add_int8_gemm_argument
+from ..arguments import INT8_GEMM, add_custom_objects_argument, add_int8_gemm_argument
 from ..command import Command, command
 
 
@@ -60,6 +60,7 @@ class Bench(Command):
 
         parser.add_argument("model", help="the fp32 .onnx; its .fp16/.int8 siblings are the variants")
         parser.add_argument("--keras", default=None, help="the .keras it was exported from (Keras rows)")
+        add_custom_objects_argument(parser)
         parser.add_argument("--batch-sizes", default="1,8,32", help="comma-separated batch sizes")
         parser.add_argument(
             "--providers",
@@ -122,6 +123,7 @@ class Bench(Command):
             spinning=not args.no_spinning,
             device_id=args.device_id,
             int8_gemm=INT8_GEMM[args.int8_gemm],
+            custom_objects=tuple(args.custom_objects),
         )
         if not plan.providers or not plan.runners:
             raise InputError("--providers and --runners need at least one name each")

@@ -152,3 +152,14 @@ def test_a_fast_runner_is_timed_for_at_least_min_block_s():
     # busy machine may stretch any call).
     assert wall >= 0.02
     assert sum(times) < wall
+
+
+def test_bench_takes_the_keras_model_s_own_code(tiny_model, monkeypatch, capsys):
+    # The Keras rows' error said "pass ... with --custom-objects", a flag bench did not have.
+    seen = []
+    monkeypatch.setattr("cnnport.apps.benchmark.plan.run_plan", lambda plan, config: seen.append(plan) or [])
+    argv = ["bench", str(tiny_model.path), "--runners", "engine", "--custom-objects", "mylayers.py"]
+    main(argv)
+    assert seen, capsys.readouterr()
+    assert seen[0].custom_objects == ("mylayers.py",)
+    assert all(t.custom_objects == ("mylayers.py",) for _, t in seen[0].targets())
