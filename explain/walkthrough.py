@@ -37,7 +37,10 @@ def _pair(value: Any) -> str:
 
 def caption(layer: Any, shape: tuple) -> str:
     """ "Conv2D 32 filters 3x3, stride 1x1, padding same, relu -> (16, 16, 32)"."""
-    kind, config = type(layer).__name__, layer.get_config()
+    kind = type(layer).__name__
+    if _is_own(layer):  # its config is its author's: say what it is and what it gives
+        return f"{kind} (the model's own layer) -> {tuple(shape[1:])}"
+    config = layer.get_config()
     parts = [kind]
     if kind in _CONV:
         filters = config.get("filters") or f"x{config.get('depth_multiplier', 1)} depthwise"
@@ -52,9 +55,16 @@ def caption(layer: Any, shape: tuple) -> str:
     return ", ".join(parts) + f" -> {tuple(shape[1:])}"
 
 
+def _is_own(layer: Any) -> bool:
+    """A layer class of the model's own code (--custom-objects), not one of Keras'."""
+    return not type(layer).__module__.startswith("keras")
+
+
 def _is_stage(layer: Any) -> bool:
+    """A built-in convolution, activation or pooling, or a layer of the model's own (a
+    convolution block, an activation): shown where its output is an image of features."""
     kind = type(layer).__name__
-    return kind in _CONV or kind in _ACTIVATION or kind in _POOL
+    return kind in _CONV or kind in _ACTIVATION or kind in _POOL or _is_own(layer)
 
 
 def _single_output(layer: Any) -> Any | None:
@@ -114,10 +124,16 @@ def first_layer_filters(model: Any) -> np.ndarray | None:
 
 
 def _in_call_order(keras: Any, model: Any) -> list[Any]:
-    """The model's layers in the order they run, nested models expanded in place."""
+    """The model's layers in the order they run, nested models expanded in place, and a
+    layer of the model's own followed by the layers it holds (a block's Conv2D)."""
     found = []
     for layer in model.layers:
-        found.extend(_in_call_order(keras, layer) if isinstance(layer, keras.Model) else [layer])
+        if isinstance(layer, keras.Model):
+            found.extend(_in_call_order(keras, layer))
+        elif _is_own(layer):
+            found.extend([layer, *layer._flatten_layers(include_self=False, recursive=True)])
+        else:
+            found.append(layer)
     return found
 
 

@@ -172,3 +172,42 @@ def test_explain_shows_probabilities_for_models_ending_in_logits_or_one_unit(hea
     np.testing.assert_allclose(result.scores[0], expected[best], atol=1e-5)
     other = grad_cam(model, image[None].astype(np.float32), class_index=0)
     np.testing.assert_allclose(other.scores[0], expected[0], atol=1e-5)
+
+
+def test_the_walkthrough_shows_the_model_s_own_layers_and_their_filters():
+    # A model of the user's own blocks (as in Keras' subclassing guide) showed only its
+    # MaxPooling2D, and no filters: the first Conv2D sat inside a block.
+    import keras
+
+    from cnnport.explain.walkthrough import caption, first_layer_filters, stages_on
+
+    class ConvBlock(keras.layers.Layer):
+        def __init__(self, filters, **kwargs):
+            super().__init__(**kwargs)
+            self.filters = filters
+            self.conv = keras.layers.Conv2D(filters, 3, padding="same")
+
+        def call(self, x):
+            return keras.ops.relu(self.conv(x))
+
+    class Swishish(keras.layers.Layer):
+        def call(self, x):
+            return x * keras.ops.sigmoid(x)
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = Swishish()(ConvBlock(6, name="block1")(inputs))
+    x = keras.layers.MaxPooling2D()(x)
+    x = ConvBlock(8, name="block2")(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    stages = stages_on(model, np.zeros((16, 16, 3), np.float32))
+    assert [s.kind for s in stages] == ["ConvBlock", "Swishish", "MaxPooling2D", "ConvBlock"]
+    assert stages[3].output.shape == (8, 8, 8)
+    assert (
+        caption(model.get_layer("block1"), (None, 16, 16, 6))
+        == "ConvBlock (the model's own layer) -> (16, 16, 6)"
+    )
+    filters = first_layer_filters(model)
+    assert filters is not None
+    assert filters.shape == (3, 3, 3, 6)
