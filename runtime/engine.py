@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import numbers
 import os
 import threading
 import time
@@ -28,7 +29,7 @@ from .heatmap import CAM_HEADS, heatmap_for
 from .int8gemm import cpu_has_amx_int8, cpu_sums_int8_exactly, has_gemm_convolutions
 from .modelfile import open_session
 from .preprocess import ImageLike, decode_all, preprocess, to_frame_color
-from .providers import CPU, CUDA, TENSORRT, resolve_providers, verify_providers
+from .providers import CPU, CUDA, PROVIDERS, TENSORRT, resolve_providers, verify_providers
 from .tensors import check_frames, check_tensor
 
 __all__ = ["Candidate", "Engine", "Prediction"]
@@ -75,6 +76,11 @@ class Prediction:
             "top_k": [_candidate_dict(c) for c in self.top_k],
             "present": [_candidate_dict(c) for c in self.present],
         }
+
+
+def _is_integer(value: Any) -> bool:
+    """An int or a numpy integer (np.int64(2) from an array), not a bool nor a float."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _candidate_dict(candidate: Candidate) -> dict:
@@ -146,9 +152,18 @@ class Engine:
     ) -> None:
         started = time.perf_counter()
         self.path = Path(path)
-        if max_batch < 1:
-            raise InputError(f"max_batch must be at least 1; received {max_batch}")
-        self.max_batch = max_batch
+        if not _is_integer(max_batch) or max_batch < 1:
+            raise InputError(f"max_batch must be an integer of at least 1; received {max_batch!r}")
+        if threads is not None and (not _is_integer(threads) or threads < 1):
+            raise InputError(
+                f"threads must be an integer of at least 1, or None (onnxruntime's choice); received {threads!r}"
+            )
+        if not isinstance(providers, str):
+            raise ProviderError(
+                f"providers must be one name (auto, {', '.join(PROVIDERS.names())}); received {providers!r}"
+            )
+        self.max_batch = int(max_batch)
+        threads = None if threads is None else int(threads)
         choice = resolve_providers(providers, device_id)
         if int8_gemm and choice.open is not None:
             raise ProviderError(f"int8_gemm is onnxruntime's; provider {choice.name!r} runs OpenVINO")
@@ -326,11 +341,12 @@ class Engine:
 
     def _checked_options(self, top_k: int, threshold: float | None) -> float | None:
         """Validates ``top_k`` and ``threshold``; returns the threshold to use."""
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        if not _is_integer(top_k) or top_k < 1:
             raise InputError(f"top_k must be a positive integer; received {top_k!r}")
-        if threshold is not None and not (isinstance(threshold, int | float) and 0 < threshold < 1):
+        real = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
+        if threshold is not None and not (real and 0 < threshold < 1):
             raise InputError(f"threshold must be a number between 0 and 1; received {threshold!r}")
-        return self.threshold if threshold is None else threshold
+        return self.threshold if threshold is None else float(threshold)
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (N, classes), for a model-input tensor.
