@@ -414,7 +414,8 @@ def export_keras(
         output: the .onnx to write (and beside it MODEL.parity.json, the variants).
         labels: class names in output order (default: class_0, class_1, ...).
         images: held-out images for the gate: uint8 (N, H, W, C) at the input size, or
-            ``(x, y)`` with integer labels, or a LabelledImages.
+            ``(x, y)`` with integer class indices (-1: an image without a label), or a
+            LabelledImages.
         config: how to export and gate (default: ExportConfig()).
         input_shape: (height, width, channels), for a model that leaves its size open or
             a subclassed model that was never called.
@@ -429,7 +430,16 @@ def export_keras(
     """
     output = check_output(output)
     held_out = _labelled(images)
-    return export_model(source_from_model(model, labels, input_shape, held_out, calibration), output, config)
+    source = source_from_model(model, labels, input_shape, held_out, calibration)
+    if held_out is not None and held_out.y.size:
+        classes = source.card.num_classes
+        wrong = held_out.y[(held_out.y < -1) | (held_out.y >= classes)]
+        if wrong.size:
+            raise ExportError(
+                f"images=(x, y): y must hold class indices 0..{classes - 1} (or -1 for an image without a "
+                f"label); received {np.unique(wrong)[:5].tolist()}"
+            )
+    return export_model(source, output, config)
 
 
 def _labelled(images: Any) -> LabelledImages | None:
@@ -437,8 +447,17 @@ def _labelled(images: Any) -> LabelledImages | None:
         return images
     if isinstance(images, tuple) and len(images) == 2:
         x, y = (np.asarray(part) for part in images)
+        if y.ndim == 2 and y.shape[0] == len(x):
+            raise ExportError(
+                f"images=(x, y) needs one class index per image; received y {y.shape}, which looks one-hot: "
+                "pass y.argmax(axis=1)"
+            )
         if y.shape != (len(x),):
             raise ExportError(f"images=(x, y) needs one label per image; received x {x.shape}, y {y.shape}")
+        if y.size and (y.dtype.kind not in "iub" and not np.array_equal(y, np.round(y))):
+            raise ExportError(
+                f"images=(x, y) needs integer class indices; received y of {y.dtype} {y[:5].tolist()}"
+            )
         return LabelledImages(x, y.astype(np.int64))
     x = np.asarray(images)
     return LabelledImages(x, np.full(len(x), -1, np.int64))

@@ -63,7 +63,7 @@ def require_calibration(variant: str, calibration: np.ndarray | None) -> None:
         raise ExportError(
             f"{variant} needs calibration images: export a run directory (its data/calibration.npz), or "
             "pass --calibration with a folder of training images (flat or class subfolders) or an .npz "
-            "holding an array x"
+            "holding an array x (from Python: export_keras(..., calibration=x_train), uint8 at the input size)"
         )
 
 

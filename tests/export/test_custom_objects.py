@@ -142,6 +142,14 @@ def test_export_keras_checks_its_arguments(tmp_path):
         export_keras(model, tmp_path / "m.onnx", images=np.zeros((2, 8, 8, 3)))
     with pytest.raises(SourceModelError, match=r"must be a keras\.Model; received str"):
         export_keras("model.keras", tmp_path / "m.onnx")
+    # Labels out of range passed with an accuracy of 0.0; float labels were truncated.
+    x = np.zeros((4, 8, 8, 3), np.uint8)
+    with pytest.raises(ExportError, match=r"y must hold class indices 0\.\.2 \(or -1.*received \[5, 7\]"):
+        export_keras(model, tmp_path / "m.onnx", images=(x, np.array([5, 7, 5, 7])))
+    with pytest.raises(ExportError, match="needs integer class indices"):
+        export_keras(model, tmp_path / "m.onnx", images=(x, np.array([0.5, 1.5, 2.5, 0.5])))
+    with pytest.raises(ExportError, match=r"looks one-hot: pass y\.argmax\(axis=1\)"):
+        export_keras(model, tmp_path / "m.onnx", images=(x, np.eye(3)[[0, 1, 2, 0]]))
     assert not list(tmp_path.iterdir())
 
 
