@@ -55,9 +55,15 @@ def caption(layer: Any, shape: tuple) -> str:
     return ", ".join(parts) + f" -> {tuple(shape[1:])}"
 
 
+# Packages whose layers are library layers, not the model's own (keras_cv and keras_hub
+# build on Keras; tf_keras is Keras 2).
+_LIBRARY_PACKAGES = frozenset({"keras", "keras_cv", "keras_hub", "keras_nlp", "tf_keras", "tensorflow"})
+
+
 def _is_own(layer: Any) -> bool:
-    """A layer class of the model's own code (--custom-objects), not one of Keras'."""
-    return not type(layer).__module__.startswith("keras")
+    """A layer class of the model's own code (--custom-objects), not a library's (a user's
+    module named keras_blocks is the user's)."""
+    return type(layer).__module__.split(".")[0] not in _LIBRARY_PACKAGES
 
 
 def _is_stage(layer: Any) -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 from cnnport.runtime import ImageDecodeError, InputError, find_images, preprocess
 from cnnport.runtime.preprocess import SPLIT_NAMES
 
-from .source import LabelledImages
+from .source import LabelledImages, label_problem
 
 __all__ = ["calibration_images", "frames_from_images", "held_out_images", "held_out_split", "npz_images"]
 
@@ -73,7 +73,7 @@ def npz_images(path: Path, card):
             if "x" not in arrays:
                 raise InputError(f"{str(path)!r} has no array x (images at model input size)")
             x = arrays["x"]
-            y = arrays["y"].astype(np.int64) if "y" in arrays else np.full(len(x), -1, np.int64)
+            y = arrays["y"] if "y" in arrays else np.full(len(x), -1, np.int64)
     except InputError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -86,7 +86,10 @@ def npz_images(path: Path, card):
             f"{str(path)!r} holds x of {x.dtype} {x.shape}; accepted: uint8 (N, {card.input.height}, "
             f"{card.input.width}, {card.input.channels}), images at the model's input size"
         )
-    return LabelledImages(x, y)
+    problem = label_problem(y, len(x), card.num_classes)
+    if problem is not None:
+        raise InputError(f"{str(path)!r}: {problem}")
+    return LabelledImages(x, y.reshape(len(x)).astype(np.int64))
 
 
 def held_out_split(path: Path, card) -> Path:

@@ -45,7 +45,7 @@ from .parity import (
     ort_runner,
     random_images,
 )
-from .source import LabelledImages, SourceModel, source_from_model
+from .source import LabelledImages, SourceModel, label_problem, source_from_model
 from .variants import VARIANTS, require_calibration
 
 __all__ = ["ExportResult", "check_output", "export_keras", "export_model", "report_path"]
@@ -431,14 +431,10 @@ def export_keras(
     output = check_output(output)
     held_out = _labelled(images)
     source = source_from_model(model, labels, input_shape, held_out, calibration)
-    if held_out is not None and held_out.y.size:
-        classes = source.card.num_classes
-        wrong = held_out.y[(held_out.y < -1) | (held_out.y >= classes)]
-        if wrong.size:
-            raise ExportError(
-                f"images=(x, y): y must hold class indices 0..{classes - 1} (or -1 for an image without a "
-                f"label); received {np.unique(wrong)[:5].tolist()}"
-            )
+    if held_out is not None:
+        problem = label_problem(held_out.y, len(held_out.x), source.card.num_classes)
+        if problem is not None:
+            raise ExportError(f"images=(x, y): {problem}")
     return export_model(source, output, config)
 
 
@@ -447,18 +443,10 @@ def _labelled(images: Any) -> LabelledImages | None:
         return images
     if isinstance(images, tuple) and len(images) == 2:
         x, y = (np.asarray(part) for part in images)
-        if y.ndim == 2 and y.shape[0] == len(x):
-            raise ExportError(
-                f"images=(x, y) needs one class index per image; received y {y.shape}, which looks one-hot: "
-                "pass y.argmax(axis=1)"
-            )
-        if y.shape != (len(x),):
-            raise ExportError(f"images=(x, y) needs one label per image; received x {x.shape}, y {y.shape}")
-        if y.size and (y.dtype.kind not in "iub" and not np.array_equal(y, np.round(y))):
-            raise ExportError(
-                f"images=(x, y) needs integer class indices; received y of {y.dtype} {y[:5].tolist()}"
-            )
-        return LabelledImages(x, y.astype(np.int64))
+        problem = label_problem(y, len(x))
+        if problem is not None:
+            raise ExportError(f"images=(x, y): {problem}")
+        return LabelledImages(x, y.reshape(len(x)).astype(np.int64))
     x = np.asarray(images)
     return LabelledImages(x, np.full(len(x), -1, np.int64))
 

@@ -22,6 +22,7 @@ from .usercode import CUSTOM_OBJECTS_FLAG, import_custom_objects, missing_object
 __all__ = [
     "LabelledImages",
     "SourceModel",
+    "label_problem",
     "load_keras",
     "load_model_file",
     "load_source",
@@ -53,6 +54,30 @@ class SourceModel:
     card: ModelCard
     test: LabelledImages | None = None
     calibration: np.ndarray | None = None
+
+
+def label_problem(y: np.ndarray, count: int, classes: int | None = None) -> str | None:
+    """Why ``y`` cannot be the class indices of ``count`` images (of ``classes`` classes,
+    -1 for an image without a label), or None. A (N, 1) column, as keras.datasets gives,
+    is fine (the caller ravels it)."""
+    if y.ndim == 2 and y.shape == (count, 1):
+        y = y.ravel()
+    if y.ndim == 2 and y.shape[0] == count and y.shape[1] > 1:
+        return f"y {y.shape} looks one-hot; accepted: one class index per image (pass y.argmax(axis=1))"
+    if y.shape != (count,):
+        return f"y {y.shape} does not give one label per image ({count} images)"
+    if y.size and y.dtype.kind not in "iubf":
+        return f"y holds {y.dtype} values {y[:3].tolist()}; accepted: integer class indices"
+    if y.size and y.dtype.kind == "f" and not np.array_equal(y, np.round(y)):
+        return f"y holds fractions {y[:5].tolist()}; accepted: integer class indices"
+    if classes is not None and y.size:
+        wrong = y[(y < -1) | (y >= classes)]
+        if wrong.size:
+            return (
+                f"y must hold class indices 0..{classes - 1} (or -1 for an image without a label); received "
+                f"{np.unique(wrong)[:5].tolist()}"
+            )
+    return None
 
 
 def read_labels(path: str | Path) -> tuple[str, ...]:

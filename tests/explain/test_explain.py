@@ -211,3 +211,13 @@ def test_the_walkthrough_shows_the_model_s_own_layers_and_their_filters():
     filters = first_layer_filters(model)
     assert filters is not None
     assert filters.shape == (3, 3, 3, 6)
+
+
+def test_own_layers_are_told_by_their_package_not_by_a_keras_prefix():
+    import keras
+
+    from cnnport.explain.walkthrough import _is_own
+
+    block = type("ConvBlock", (keras.layers.Layer,), {"__module__": "keras_blocks"})()
+    assert _is_own(block)  # the user's module keras_blocks.py, given by --custom-objects
+    assert not _is_own(keras.layers.Conv2D(2, 3))

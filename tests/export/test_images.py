@@ -76,3 +76,18 @@ def test_calibration_and_npz_that_hold_nothing_readable_are_clear_errors(tiny_mo
     np.savez(tmp_path / "nox.npz", images=np.zeros((1, 8, 8, 3), np.uint8))
     with pytest.raises(InputError, match="has no array x"):
         npz_images(tmp_path / "nox.npz", tiny_model.card)
+
+
+def test_npz_labels_are_checked_like_export_keras_ones(tiny_model, tmp_path):
+    # cnnport export --data test.npz with y out of range gave an accuracy of 0.0 silently.
+    from cnnport.export.images import npz_images
+    from cnnport.export.pipeline import _labelled
+
+    x = np.zeros((4, *tiny_model.card.input.shape), np.uint8)
+    np.savez(tmp_path / "bad.npz", x=x, y=np.array([5, 7, 5, 7]))
+    with pytest.raises(InputError, match=r"y must hold class indices 0\.\.3 \(or -1"):
+        npz_images(tmp_path / "bad.npz", tiny_model.card)
+    # A column of labels, as keras.datasets gives them, is one label per image.
+    np.savez(tmp_path / "column.npz", x=x, y=np.array([[0], [1], [2], [1]]))
+    assert npz_images(tmp_path / "column.npz", tiny_model.card).y.tolist() == [0, 1, 2, 1]
+    assert _labelled((x, np.array([[0], [1], [2], [1]]))).y.tolist() == [0, 1, 2, 1]
