@@ -154,16 +154,17 @@ class Engine:
         self.path = Path(path)
         if not _is_integer(max_batch) or max_batch < 1:
             raise InputError(f"max_batch must be an integer of at least 1; received {max_batch!r}")
-        if threads is not None and (not _is_integer(threads) or threads < 1):
+        if threads is not None and (not _is_integer(threads) or threads < 0):
             raise InputError(
-                f"threads must be an integer of at least 1, or None (onnxruntime's choice); received {threads!r}"
+                f"threads (--threads) must be a whole number of at least 1, or 0 or None for onnxruntime's "
+                f"choice; received {threads!r}"
             )
         if not isinstance(providers, str):
             raise ProviderError(
                 f"providers must be one name (auto, {', '.join(PROVIDERS.names())}); received {providers!r}"
             )
         self.max_batch = int(max_batch)
-        threads = None if threads is None else int(threads)
+        threads = None if threads is None or threads == 0 else int(threads)  # 0: onnxruntime's own default
         choice = resolve_providers(providers, device_id)
         if int8_gemm and choice.open is not None:
             raise ProviderError(f"int8_gemm is onnxruntime's; provider {choice.name!r} runs OpenVINO")

@@ -87,9 +87,14 @@ _EXACT_INT8_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def cpu_sums_int8_exactly() -> bool:
-    """True where the CPU has VNNI or AMX-INT8, so the GEMM and direct int8 kernels give the
-    same integer sums (where :func:`move_to_gemm` is exact); False elsewhere."""
-    return bool(_EXACT_INT8_FLAGS & _cpu_flags())
+    """False only where the CPU is known to saturate int8 sums: an x86 CPU whose flags Linux
+    reports, without VNNI or AMX-INT8 (where :func:`move_to_gemm` is not exact). True where
+    it has them, and where nothing could be read (not Linux, or an Arm CPU: onnxruntime's
+    Arm int8 kernels do not use vpmaddubsw)."""
+    flags = _cpu_flags()
+    if "sse2" not in flags:  # not an x86 CPU Linux described: nothing known against it
+        return True
+    return bool(_EXACT_INT8_FLAGS & flags)
 
 
 @dataclass

@@ -127,7 +127,7 @@ def _check_destination(root: Path) -> None:
             "Pass a new or empty folder, or the folder of an earlier `cnnport web` site to write it again"
         )
     # The site is staged beside ``root`` and swapped in: its parent folder must be writable.
-    reason = unwritable(root.parent / f".{root.name}.partial", folder=True)
+    reason = unwritable(root.parent, folder=True)
     if reason is not None:
         raise OutputError(f"cannot write the site's folder {str(root)!r}: {reason}")
 

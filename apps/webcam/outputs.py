@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 from pathlib import Path
@@ -40,7 +41,8 @@ class AnnotatedVideo:
         if not self.path.parent.is_dir():
             raise InputError(f"cannot write {str(path)!r}: folder {str(self.path.parent)!r} does not exist")
         reason = unwritable(self.path)
-        if reason is not None:
+        # OpenCV writes the video in place: an existing file it may write is enough.
+        if reason is not None and not (self.path.is_file() and os.access(self.path, os.W_OK)):
             raise OutputError(f"cannot write --save {str(path)!r}: {reason}")
         self.fps = fps if 1.0 <= fps <= 240.0 else 30.0
         self.frames = 0

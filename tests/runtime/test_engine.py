@@ -303,18 +303,23 @@ def test_softmax_prediction_presents_its_best_class(engine):
 
 def test_engine_arguments_of_the_wrong_kind_are_cnnport_errors_and_numpy_scalars_are_numbers(tiny_model):
     # max_batch=2.5 was accepted and failed later with a TypeError; providers=["cpu"] and
-    # max_batch="8" raised TypeErrors; threads=0 was accepted; np.int64(2) as top_k refused.
+    # max_batch="8" raised TypeErrors; threads=-1 was accepted; np.int64(2) as top_k refused.
     from cnnport.runtime import InputError, ProviderError
 
     for kwargs, error, text in (
         ({"max_batch": 2.5}, InputError, "max_batch must be an integer of at least 1; received 2.5"),
         ({"max_batch": "8"}, InputError, "max_batch must be an integer"),
-        ({"threads": 0}, InputError, "threads must be an integer of at least 1, or None"),
+        (
+            {"threads": -1},
+            InputError,
+            "threads (--threads) must be a whole number of at least 1, or 0 or None",
+        ),
         ({"providers": ["cpu"]}, ProviderError, "providers must be one name (auto, cpu"),
     ):
         with pytest.raises(error) as caught:
             Engine(tiny_model.path, **kwargs)
         assert text in str(caught.value)
+    assert Engine(tiny_model.path, providers="cpu", threads=0).predict(np.zeros((8, 8, 3), np.uint8)).label
     engine = Engine(tiny_model.path, providers="cpu", threads=np.int64(1), max_batch=np.int64(2))
     image = np.zeros((8, 8, 3), np.uint8)
     assert len(engine.predict(image, top_k=np.int64(2)).top_k) == 2

@@ -266,3 +266,20 @@ def test_int8_gemm_forced_on_a_cpu_without_vnni_is_refused(tmp_path, monkeypatch
     with pytest.raises(ProviderError, match="int8_gemm needs a CPU with VNNI or AMX-INT8"):
         Engine(path, providers="cpu", int8_gemm=True)
     assert Engine(path, providers="cpu", int8_gemm=False).int8_gemm is False
+
+
+@pytest.mark.parametrize(
+    ("flags", "exact"),
+    [
+        (set(), True),  # nothing known (not Linux): not refused
+        ({"fp", "asimd", "asimddp"}, True),  # Arm: no vpmaddubsw
+        ({"sse2", "avx2", "fma"}, False),  # x86 AVX2 alone: saturating pairs
+        ({"sse2", "avx2", "avx512_vnni"}, True),
+        ({"sse2", "avx2", "avx_vnni"}, True),
+    ],
+)
+def test_only_an_x86_cpu_without_vnni_or_amx_counts_as_saturating(monkeypatch, flags, exact):
+    from cnnport.runtime import int8gemm
+
+    monkeypatch.setattr(int8gemm, "_cpu_flags", lambda: flags)
+    assert int8gemm.cpu_sums_int8_exactly() is exact
