@@ -58,9 +58,11 @@ class Explain(Command):
         from cnnport.export import load_source
         from cnnport.export.heads import InputScaling
         from cnnport.runtime import preprocess
+        from cnnport.runtime.files import require_writable
 
         from ..arguments import parse_floats
 
+        require_writable(args.out, "--out", folder=True)  # before the model loads
         size = parse_size(args.input_size) if args.input_size else None
         source = load_source(args.source, args.labels, input_size=size, custom_objects=args.custom_objects)
         card = source.card

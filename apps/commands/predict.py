@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from cnnport.runtime import Engine, ImageDecodeError, InputError, OutputError, find_images
+from cnnport.runtime.files import require_writable
 
 from ..arguments import add_engine_arguments, engine_from_args
 from ..command import Command, command
@@ -55,6 +56,9 @@ class Predict(Command):
             raise InputError(f"--threshold must be between 0 and 1; received {args.threshold}")
         engine = engine_from_args(args)
         paths = list(find_images(args.images, args.recursive))
+        if args.heatmap:  # before the table's header: a refusal is the only output
+            engine.require_class_maps("--heatmap")
+            require_writable(args.heatmap, "--heatmap", folder=True)
         failures = 0
         if not args.json:
             what = f"present (>= {args.threshold or engine.threshold:g})" if engine.multilabel else "label"
@@ -133,12 +137,10 @@ def _write_heatmaps(
     """Classifies each image with its heatmap and writes the blended overlay as DIR/NAME.png."""
     import cv2
 
-    from cnnport.runtime.files import atomic_path, require_writable
+    from cnnport.runtime.files import atomic_path
     from cnnport.runtime.heatmap import blend_heatmap
     from cnnport.runtime.preprocess import decode_image
 
-    engine.require_class_maps("--heatmap")
-    require_writable(folder, "--heatmap", folder=True)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -184,3 +184,13 @@ def test_input_size_on_a_model_with_a_card_names_the_flag(tiny_model, image_fold
     assert "--input-size is for an ONNX without a card" in err
     assert "drop --input-size" in err
     assert "input_size and color" not in err
+
+
+def test_predict_heatmap_refused_before_the_table_header(tiny_model, image_folder, tmp_path, capsys):
+    # A model without class maps printed the table's header, then the refusal.
+    argv = ["predict", str(tiny_model.path), str(image_folder), "--heatmap", str(tmp_path / "h")]
+    assert main([*argv, "--provider", "cpu"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "--heatmap" in captured.err
+    assert not (tmp_path / "h").exists()

@@ -221,3 +221,15 @@ def test_own_layers_are_told_by_their_package_not_by_a_keras_prefix():
     block = type("ConvBlock", (keras.layers.Layer,), {"__module__": "keras_blocks"})()
     assert _is_own(block)  # the user's module keras_blocks.py, given by --custom-objects
     assert not _is_own(keras.layers.Conv2D(2, 3))
+
+
+def test_explain_into_a_file_says_what_out_takes_before_loading_anything(tmp_path, capsys):
+    # It said only "error: File exists: 'labels.txt'", after loading the model.
+    blocker = tmp_path / "labels.txt"
+    blocker.write_text("a\n")
+    image = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    assert main(["explain", str(tmp_path / "missing.keras"), str(image), "--out", str(blocker)]) == 1
+    assert f"error: cannot write --out '{blocker}': it is a file, not a folder" in capsys.readouterr().err
