@@ -430,12 +430,7 @@ def export_keras(
     """
     output = check_output(output)
     held_out = _labelled(images)
-    source = source_from_model(model, labels, input_shape, held_out, calibration)
-    if held_out is not None:
-        problem = label_problem(held_out.y, len(held_out.x), source.card.num_classes)
-        if problem is not None:
-            raise ExportError(f"images=(x, y): {problem}")
-    return export_model(source, output, config)
+    return export_model(source_from_model(model, labels, input_shape, held_out, calibration), output, config)
 
 
 def _labelled(images: Any) -> LabelledImages | None:

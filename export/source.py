@@ -411,12 +411,9 @@ def _same_shape(declared: tuple[Any, ...], shape: tuple[Any, ...] | None, path: 
     if shape is None or len(declared) != len(shape):
         return
     if any(d is not None and d != s for d, s in zip(declared, shape, strict=True)):
-
-        def text(dims: tuple[Any, ...]) -> str:
-            return "x".join("?" if d is None else str(d) for d in dims)
-
+        given, wanted = ("x".join("?" if d is None else str(d) for d in dims) for dims in (declared, shape))
         raise SourceModelError(
-            f"{str(path)!r} takes {text(declared)} images but the .onnx takes {text(shape)}; accepted: the "
+            f"{str(path)!r} takes {given} images but the .onnx takes {wanted}; accepted: the "
             "Keras model the .onnx was exported from"
         )
 
@@ -466,5 +463,8 @@ def source_from_model(
                 f"{name} are {x.dtype} {x.shape}; accepted: uint8 (N, {card.input.height}, "
                 f"{card.input.width}, {card.input.channels}), at the model's input size"
             )
+    problem = None if images is None else label_problem(images.y, len(images.x), card.num_classes)
+    if problem is not None:
+        raise SourceModelError(f"images=(x, y): {problem}")
     source.test, source.calibration = images, calibration
     return source

@@ -29,7 +29,7 @@ from .heatmap import CAM_HEADS, heatmap_for
 from .int8gemm import cpu_has_amx_int8, cpu_sums_int8_exactly, has_gemm_convolutions
 from .modelfile import open_session
 from .preprocess import ImageLike, decode_all, preprocess, to_frame_color
-from .providers import CPU, CUDA, PROVIDERS, TENSORRT, resolve_providers, verify_providers
+from .providers import CPU, CUDA, TENSORRT, resolve_providers, verify_providers
 from .tensors import check_frames, check_tensor
 
 __all__ = ["Candidate", "Engine", "Prediction"]
@@ -158,10 +158,6 @@ class Engine:
             raise InputError(
                 f"threads (--threads) must be a whole number of at least 1, or 0 or None for onnxruntime's "
                 f"choice; received {threads!r}"
-            )
-        if not isinstance(providers, str):
-            raise ProviderError(
-                f"providers must be one name (auto, {', '.join(PROVIDERS.names())}); received {providers!r}"
             )
         self.max_batch = int(max_batch)
         threads = None if threads is None or threads == 0 else int(threads)  # 0: onnxruntime's own default

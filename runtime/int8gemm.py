@@ -62,15 +62,18 @@ _GRAPH, _NODE, _INITIALIZER = 7, 1, 5
 
 
 @functools.cache
-def _cpu_flags() -> set[str]:
-    """The CPU's flags as Linux reports them in /proc/cpuinfo; empty elsewhere."""
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's flags as Linux reports them in /proc/cpuinfo (read once); empty elsewhere."""
     if not sys.platform.startswith("linux"):
-        return set()
+        return frozenset()
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        return set()
-    return next((set(line.split()) for line in text.splitlines() if line.startswith("flags")), set())
+        return frozenset()
+    return next(
+        (frozenset(line.split()) for line in text.splitlines() if line.startswith("flags")), frozenset()
+    )
 
 
 def cpu_has_amx_int8() -> bool:

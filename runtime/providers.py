@@ -172,6 +172,10 @@ def resolve_providers(name: str, device_id: int = 0) -> ProviderChoice:
         ProviderError: unknown name (the message lists the known ones and ``auto``),
             or a GPU provider this onnxruntime build does not contain.
     """
+    if not isinstance(name, str):  # a list (onnxruntime's own form) would fail as unhashable
+        raise ProviderError(
+            f"providers must be one name (auto, {', '.join(PROVIDERS.names())}); received {name!r}"
+        )
     if name == "auto":
         choice = PROVIDERS.get("cuda" if CUDA in available_providers() else "cpu")(device_id)
         return ProviderChoice("auto", choice.providers, choice.required)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from cnnport.runtime import Engine, ImageDecodeError, InputError, OutputError, find_images
+from cnnport.runtime import Engine, ImageDecodeError, InputError, find_images
 from cnnport.runtime.files import require_writable
 
 from ..arguments import add_engine_arguments, engine_from_args
@@ -141,10 +141,7 @@ def _write_heatmaps(
     from cnnport.runtime.heatmap import blend_heatmap
     from cnnport.runtime.preprocess import decode_image
 
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write --heatmap {str(folder)!r}: {exc.strerror or exc}") from None
+    folder.mkdir(parents=True, exist_ok=True)  # checked writable before the table's header
     failures = 0
     for index, path in enumerate(paths):
         try:
